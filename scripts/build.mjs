@@ -1,0 +1,30 @@
+// Bundles the client, the server and the CLI with esbuild (type checking is `tsc -b`).
+//   node scripts/build.mjs               development bundles with source maps
+//   node scripts/build.mjs --production  minified, for the .vsix
+//   node scripts/build.mjs --tests       also type-checks and compiles the tests into out/ (tsc -b)
+import { build } from 'esbuild';
+import { execFileSync } from 'node:child_process';
+import { chmodSync } from 'node:fs';
+
+const production = process.argv.includes('--production');
+const tests = process.argv.includes('--tests');
+const common = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  sourcemap: !production,
+  minify: production,
+  logLevel: 'warning',
+  // ESM dependencies bundled into CommonJS still ask for import.meta.url (fdir, via tinyglobby).
+  define: { 'import.meta.url': '__importMetaUrl' },
+  banner: { js: "const __importMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+};
+
+await Promise.all([
+  build({ ...common, entryPoints: ['client/src/extension.ts'], outfile: 'dist/client.js', external: ['vscode'] }),
+  build({ ...common, entryPoints: ['server/src/lsp/main.ts'], outfile: 'dist/server.js' }),
+  build({ ...common, entryPoints: ['server/src/cli/main.ts'], outfile: 'dist/cli.js' }),
+]);
+chmodSync('bin/lora-queue.js', 0o755);
+if (tests) execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-b'], { stdio: 'inherit' });

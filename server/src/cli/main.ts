@@ -1,0 +1,77 @@
+/**
+ * `lora-queue`: the headless CLI on the same engine as the editor.
+ *
+ *   lora-queue validate [--format text|json] [--config FILE] FILE...   exit 0 clean, 1 errors, 2 usage or I/O failure
+ *   lora-queue lsp --stdio                                              the language server over stdio
+ */
+import { parseArgs } from 'node:util';
+import { createConnection, ProposedFeatures } from 'vscode-languageserver/node';
+import { startServer } from '../lsp/server';
+import { processOutput, type Output } from './output';
+import { runValidate } from './validate';
+
+const USAGE = `usage: lora-queue <command> [options]
+
+commands:
+  validate [--format text|json] [--config FILE] FILE...   check chat-JSONL datasets (FILE may be a glob, a folder, or - for stdin)
+  lsp --stdio                                              serve the language server over stdio
+
+exit status of validate: 0 no errors, 1 errors found, 2 usage or I/O failure`;
+
+export async function main(argv: readonly string[], out: Output = processOutput()): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'validate': {
+        const { values, positionals } = parseArgs({
+          args: rest as string[],
+          options: { format: { type: 'string', default: 'text' }, config: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+          allowPositionals: true,
+        });
+        if (values.help) {
+          out.line(USAGE);
+          return 0;
+        }
+        if (values.format !== 'text' && values.format !== 'json') return usage(out, `--format must be text or json, not ${values.format}`);
+        if (positionals.length === 0) return usage(out, 'validate needs at least one FILE (or - for standard input)');
+        return await runValidate({ format: values.format, config: values.config, operands: positionals }, out, process.stdin);
+      }
+      case 'lsp': {
+        if (!rest.includes('--stdio')) return usage(out, 'lsp needs --stdio');
+        startServer(createConnection(ProposedFeatures.all, process.stdin, process.stdout));
+        return new Promise<number>(() => undefined); // runs until the client exits it
+      }
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        out.line(USAGE);
+        return command === undefined ? 2 : 0;
+      default:
+        return usage(out, `unknown command ${JSON.stringify(command)}`);
+    }
+  } catch (e) {
+    if ((e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) return usage(out, (e as Error).message);
+    throw e;
+  } finally {
+    await out.flush();
+  }
+}
+
+function usage(out: Output, message: string): number {
+  out.err(`lora-queue: ${message}\n\n${USAGE}`);
+  return 2;
+}
+
+/** Runs the CLI on process.argv and sets the exit code; the bin calls this. */
+export function run(): void {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e: unknown) => {
+      process.stderr.write(`lora-queue: internal error: ${(e as Error).stack ?? String(e)}\n`);
+      process.exitCode = 2;
+    },
+  );
+}

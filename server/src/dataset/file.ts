@@ -1,0 +1,129 @@
+/** Whole-file checks on top of the line rules: duplicates, the diagnostic cap, an empty file. */
+import { severityOf, type Code, type Severity } from './codes';
+import { HashIndex } from './hashIndex';
+import type { LineDiagnostic, LineFix, LineOptions, LineResult } from './line';
+
+export interface ValidateOptions extends LineOptions {
+  /** Diagnostics kept per file; one more (info) says how many were left out. */
+  readonly maxDiagnostics: number;
+  /** Longer lines are not parsed (line-too-large). */
+  readonly maxLineBytes: number;
+}
+
+export const DEFAULT_OPTIONS: ValidateOptions = {
+  allowDeveloperRole: false,
+  maxDiagnostics: 1000,
+  maxLineBytes: 16 * 1024 * 1024,
+};
+
+/** A diagnostic in a file: 0-based line, 0-based UTF-16 columns, end exclusive. */
+export interface FileDiagnostic {
+  readonly line: number;
+  readonly startCol: number;
+  readonly endLine: number;
+  readonly endCol: number;
+  readonly code: Code;
+  readonly severity: Severity;
+  readonly message: string;
+  readonly fix?: LineFix;
+}
+
+export interface FileReport {
+  readonly diagnostics: FileDiagnostic[];
+  readonly lines: number;
+  readonly examples: number;
+  /** Totals over all diagnostics, including those left out by the cap. */
+  readonly errors: number;
+  readonly warnings: number;
+  readonly omitted: number;
+}
+
+export function atLine(line: number, d: LineDiagnostic): FileDiagnostic {
+  return { line, endLine: line, ...d };
+}
+
+export function fileDiagnostic(code: Code, line: number, startCol: number, endCol: number, message: string): FileDiagnostic {
+  return { code, severity: severityOf(code), line, endLine: line, startCol, endCol, message };
+}
+
+/** Counts and caps diagnostics; shared by the streaming validator and the editor's document model. */
+export class DiagnosticSink {
+  readonly kept: FileDiagnostic[] = [];
+  errors = 0;
+  warnings = 0;
+  omitted = 0;
+
+  constructor(private readonly max: number) {}
+
+  add(d: FileDiagnostic): void {
+    if (d.severity === 'error') this.errors++;
+    else if (d.severity === 'warning') this.warnings++;
+    if (this.kept.length < this.max) this.kept.push(d);
+    else this.omitted++;
+  }
+
+  /** The kept diagnostics in line order, plus a note on what the cap left out. */
+  finish(): FileDiagnostic[] {
+    const out = this.kept.slice().sort((a, b) => a.line - b.line || a.startCol - b.startCol);
+    if (this.omitted > 0) {
+      const last = out[out.length - 1];
+      out.push(fileDiagnostic('too-many-diagnostics', last ? last.line : 0, 0, 0,
+        `${this.omitted} more diagnostic${this.omitted === 1 ? ' was' : 's were'} left out (limit ${this.max} per file; ${this.errors} errors and ${this.warnings} warnings in all)`));
+    }
+    return out;
+  }
+}
+
+export function duplicateMessage(firstLine: number): string {
+  return `duplicate example: the same as line ${firstLine + 1}`;
+}
+
+/** Feeds line results in order; keeps the first line of every example hash. */
+export class FileChecker {
+  private readonly sink: DiagnosticSink;
+  private readonly seen = new HashIndex();
+  private examples = 0;
+  private nonBlank = 0;
+  private lines = 0;
+
+  constructor(readonly opts: ValidateOptions) {
+    this.sink = new DiagnosticSink(opts.maxDiagnostics);
+  }
+
+  addLine(line: number, r: LineResult, lineLength: number): void {
+    this.lines = Math.max(this.lines, line + 1);
+    if (r.parsed) this.examples++;
+    if (!r.blank) this.nonBlank++;
+    for (const d of r.diagnostics) this.sink.add(atLine(line, d));
+    if (r.hash !== undefined) this.addHash(line, r.hash, lineLength);
+  }
+
+  addHash(line: number, hash: number, lineLength: number): void {
+    const first = this.seen.getOrInsert(hash, line);
+    if (first !== undefined) this.sink.add(fileDiagnostic('duplicate-example', line, 0, lineLength, duplicateMessage(first)));
+  }
+
+  add(d: FileDiagnostic): void {
+    this.sink.add(d);
+  }
+
+  /** A line that was not parsed (too large): it counts as content, not as an example. */
+  countUnparsedLine(line: number): void {
+    this.lines = Math.max(this.lines, line + 1);
+    this.nonBlank++;
+  }
+
+  finish(): FileReport {
+    if (this.nonBlank === 0) {
+      this.sink.add(fileDiagnostic('empty-file', 0, 0, 0, this.lines === 0 ? 'the file is empty: a dataset needs at least one example' : 'the file holds only blank lines: a dataset needs at least one example'));
+    }
+    return {
+      diagnostics: this.sink.finish(),
+      lines: this.lines,
+      examples: this.examples,
+      errors: this.sink.errors,
+      warnings: this.sink.warnings,
+      omitted: this.sink.omitted,
+    };
+  }
+}

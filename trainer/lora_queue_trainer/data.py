@@ -1,0 +1,162 @@
+"""Chat JSONL loading, validation, tokenization, batching and packing."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+from .masking import IGNORE_INDEX, TemplateError, build_sample
+
+ROLES = frozenset({"system", "user", "assistant", "tool", "developer"})
+
+
+class DataError(ValueError):
+    """Bad dataset content (error kind ``data``); the message names the line."""
+
+
+@dataclass
+class Conversation:
+    line: int  # 1-based line number in the JSONL file
+    messages: list[dict[str, Any]]
+
+
+def _check_message(lineno: int, idx: int, m: Any) -> None:
+    where = f"line {lineno}: messages[{idx}]"
+    if not isinstance(m, dict):
+        raise DataError(f"{where} must be an object")
+    role = m.get("role")
+    if role not in ROLES:
+        raise DataError(f"{where}.role must be one of {', '.join(sorted(ROLES))}, got {role!r}")
+    content = m.get("content")
+    has_calls = bool(m.get("tool_calls"))
+    if content is None:
+        if not (role == "assistant" and has_calls):
+            raise DataError(f"{where}.content is missing")
+    elif not isinstance(content, str):
+        raise DataError(f"{where}.content must be a string")
+    if "weight" in m and (isinstance(m["weight"], bool) or m["weight"] not in (0, 1)):
+        raise DataError(f"{where}.weight must be 0 or 1, got {m['weight']!r}")
+    if "tool_calls" in m and m["tool_calls"] is not None:
+        calls = m["tool_calls"]
+        if role != "assistant":
+            raise DataError(f"{where}.tool_calls is only allowed on assistant messages")
+        if not isinstance(calls, list):
+            raise DataError(f"{where}.tool_calls must be a list")
+        for j, c in enumerate(calls):
+            fn = c.get("function", c) if isinstance(c, dict) else None
+            if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
+                raise DataError(f"{where}.tool_calls[{j}] must have a function name")
+    for key in ("tool_call_id", "name"):
+        if key in m and m[key] is not None and not isinstance(m[key], str):
+            raise DataError(f"{where}.{key} must be a string")
+
+
+def load_conversations(path: str) -> list[Conversation]:
+    try:
+        fh = open(path, encoding="utf-8")
+    except OSError as e:
+        raise DataError(f"cannot open dataset {path}: {e}") from None
+    out: list[Conversation] = []
+    with fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue  # blank lines (e.g. a trailing newline) carry nothing
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DataError(f"line {lineno}: invalid JSON: {e.msg} (column {e.colno})") from None
+            if not isinstance(obj, dict) or not isinstance(obj.get("messages"), list) or not obj["messages"]:
+                raise DataError(f'line {lineno}: expected an object with a non-empty "messages" list')
+            for idx, m in enumerate(obj["messages"]):
+                _check_message(lineno, idx, m)
+            out.append(Conversation(lineno, obj["messages"]))
+    if not out:
+        raise DataError(f"dataset {path} has no conversations")
+    return out
+
+
+@dataclass
+class Example:
+    input_ids: list[int]
+    labels: list[int]
+    line: int
+
+
+def tokenize_conversations(
+    tokenizer,
+    conversations: list[Conversation],
+    max_length: int,
+    progress: Optional[Callable[[int, int], None]] = None,
+) -> tuple[list[Example], int]:
+    """Returns (examples with at least one trained token, number skipped)."""
+    examples: list[Example] = []
+    skipped = 0
+    for i, conv in enumerate(conversations):
+        try:
+            s = build_sample(tokenizer, conv.messages, max_length=max_length)
+        except TemplateError:
+            raise
+        except Exception as e:  # the template raised on this conversation's content
+            raise DataError(f"line {conv.line}: chat template failed: {e}") from None
+        if s.num_trained == 0:
+            # Nothing to learn (no weighted assistant turn, or truncated away).
+            skipped += 1
+        else:
+            examples.append(Example(s.input_ids, s.labels, conv.line))
+        if progress is not None and (i + 1) % 200 == 0:
+            progress(i + 1, len(conversations))
+    return examples, skipped
+
+
+def pack_examples(examples: list[Example], max_length: int) -> list[Example]:
+    """Greedy packing in dataset order: concatenate whole examples into rows of at
+    most ``max_length`` tokens. Attention is not blocked between packed examples
+    (plain causal attention over the row), which is the usual trade-off of simple
+    packing; BOS at the start of each example marks the boundary for the model."""
+    rows: list[Example] = []
+    cur_ids: list[int] = []
+    cur_labels: list[int] = []
+    first_line = 0
+    for ex in examples:
+        if cur_ids and len(cur_ids) + len(ex.input_ids) > max_length:
+            rows.append(Example(cur_ids, cur_labels, first_line))
+            cur_ids, cur_labels = [], []
+        if not cur_ids:
+            first_line = ex.line
+        cur_ids = cur_ids + ex.input_ids
+        # The first token of a packed example must not be predicted from the
+        # previous example (it is masked anyway: BOS/header are never trained).
+        cur_labels = cur_labels + ex.labels
+    if cur_ids:
+        rows.append(Example(cur_ids, cur_labels, first_line))
+    return rows
+
+
+def collate(batch: list[Example], pad_id: int):
+    import torch
+
+    width = max(len(e.input_ids) for e in batch)
+    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(batch), width), IGNORE_INDEX, dtype=torch.long)
+    attn = torch.zeros((len(batch), width), dtype=torch.long)
+    for r, e in enumerate(batch):
+        n = len(e.input_ids)
+        ids[r, :n] = torch.tensor(e.input_ids, dtype=torch.long)
+        labels[r, :n] = torch.tensor(e.labels, dtype=torch.long)
+        attn[r, :n] = 1
+    return ids, labels, attn
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
+    """Deterministic shuffle per (seed, epoch) so a resumed run sees the same order."""
+    import torch
+
+    g = torch.Generator()
+    g.manual_seed(seed * 1000003 + epoch)
+    return torch.randperm(n, generator=g).tolist()
+
+
+def batches_per_epoch(n_examples: int, batch_size: int) -> int:
+    return math.ceil(n_examples / batch_size)
