@@ -75,3 +75,6 @@ export function run(): void {
     },
   );
 }
+
+// `node dist/cli.js …` works as well as the bin.
+if (require.main === module) run();

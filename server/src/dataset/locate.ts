@@ -342,6 +342,7 @@ function scan(text: string): JsonNode {
   if (i < n) {
     const c = text.charCodeAt(i);
     if (c === 0) fail(i, 1, 'NUL byte after the JSON value: the file may be binary or corrupt', 'nul-byte');
+    if (c === 0x2f && (text.charCodeAt(i + 1) === 0x2f || text.charCodeAt(i + 1) === 0x2a)) fail(i, 2, 'comments are not allowed in JSON', 'comment');
     if (c === 0x2c) fail(i, 1, 'a comma after the JSON object: JSON Lines has one object per line and no commas between them', 'trailing-comma');
     fail(i, n - i, c === 0x7b || c === 0x5b
       ? 'a second JSON value on the same line: put each example on its own line'

@@ -69,9 +69,15 @@ export class DatasetDocument {
     const firstOf = new Map<number, number>();
     const last = this.records.length - 1;
     let nonBlank = 0;
+    // First bring every line up to date, so that duplicate counts are complete before any line is judged.
+    if (this.dirty > 0) {
+      for (let i = 0; i <= last; i++) {
+        const rec = this.records[i]!;
+        if (rec.result === undefined) this.revalidate(rec, i, lineText(i));
+      }
+    }
     for (let i = 0; i <= last; i++) {
       const rec = this.records[i]!;
-      if (rec.result === undefined) this.revalidate(rec, i, lineText(i));
       const r = rec.result!;
       // The empty "line" after a final line break is the end of the file, not a blank line.
       if (i === last && rec.length === 0 && i > 0) continue;

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# All the tests: type checks, unit/CLI/LSP tests (node --test), and the trainer's tests (pytest)
+# when the Python side is present. Installs what it lacks on the first run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/ensure-node-deps.sh
+echo "==> type check and build"
+node scripts/check-boundaries.mjs
+node scripts/build.mjs --tests
+echo "==> node tests"
+node --test --test-reporter=spec --test-reporter-destination=stdout out/test/
+if [ -f scripts/setup-python.sh ] && [ -d test/trainer ]; then
+  echo "==> trainer tests"
+  bash scripts/setup-python.sh
+  .venv/bin/python -m pytest test/trainer -q -rs
+fi

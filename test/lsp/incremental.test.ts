@@ -1,0 +1,51 @@
+/** Property: after any sequence of edits, the incremental model says exactly what a fresh validation says. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { TextDocument } from 'vscode-languageserver-textdocument';
+import { DEFAULT_OPTIONS } from '../../server/src/dataset/file';
+import { DatasetDocument } from '../../server/src/lsp/datasetDocument';
+
+const opts = { ...DEFAULT_OPTIONS, maxDiagnostics: 10_000 };
+
+function lineText(doc: TextDocument): (line: number) => string {
+  return (line) => doc.getText({ start: { line, character: 0 }, end: { line: line + 1, character: 0 } }).replace(/\r?\n$/, '');
+}
+
+function fresh(doc: TextDocument): string {
+  const m = new DatasetDocument(opts, doc.lineCount);
+  return JSON.stringify(m.diagnostics(lineText(doc)));
+}
+
+const pieces = ['{"messages":[{"role":"user","content":"a"},{"role":"assistant","content":"b"}]}', '\n', '\r\n', '{', '}', '"', 'asistant', ',', 'x', '', '\n\n', '{"messages": 1}'];
+
+describe('incremental document model', () => {
+  it('matches a fresh validation after random edits', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.constantFrom(...pieces), { maxLength: 12 }).map((a) => a.join('')),
+        fc.array(fc.tuple(fc.nat(), fc.nat(8), fc.array(fc.constantFrom(...pieces), { maxLength: 3 }).map((a) => a.join(''))), { maxLength: 8 }),
+        (initial, edits) => {
+          let doc = TextDocument.create('file:///x.jsonl', 'jsonl', 1, initial);
+          const model = new DatasetDocument(opts, doc.lineCount);
+          model.diagnostics(lineText(doc));
+          let v = 1;
+          for (const [at, len, text] of edits) {
+            const len0 = doc.getText().length;
+            const start = doc.positionAt(len0 ? at % (len0 + 1) : 0);
+            const end = doc.positionAt(doc.offsetAt(start) + len);
+            let newLines = 0;
+            for (const ch of text) if (ch === '\n') newLines++;
+            model.applyChange({ startLine: start.line, endLine: end.line, newLineCount: newLines + 1 });
+            doc = TextDocument.update(doc, [{ range: { start, end }, text }], ++v);
+            assert.equal(model.lineCount, doc.lineCount);
+            // Sometimes publish between edits, sometimes not: both must end the same.
+            if (at % 2) model.diagnostics(lineText(doc));
+          }
+          assert.equal(JSON.stringify(model.diagnostics(lineText(doc))), fresh(doc));
+        },
+      ),
+      { numRuns: 3000 },
+    );
+  });
+});
