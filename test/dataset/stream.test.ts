@@ -93,3 +93,13 @@ describe('whole-file checks', () => {
     assert.equal(r.errors, 50);
   });
 });
+
+describe('duplicate normalisation', () => {
+  it('ignores whitespace, key order and escaping, but not content', async () => {
+    const a = '{"messages":[{"role":"user","content":"café"},{"role":"assistant","content":"b","weight":1}]}';
+    const b = '{ "messages" : [ {"content":"caf\\u00e9", "role":"user"}, {"weight":1, "role":"assistant","content":"b"} ] }';
+    const c = '{"messages":[{"role":"user","content":"cafe"},{"role":"assistant","content":"b","weight":1}]}';
+    const r = await run([a, b, c].join('\n'));
+    assert.deepEqual(summary(r), ['2:1 duplicate-example']);
+  });
+});

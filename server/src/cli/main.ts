@@ -4,9 +4,8 @@
  *   lora-queue validate [--format text|json] [--config FILE] FILE...   exit 0 clean, 1 errors, 2 usage or I/O failure
  *   lora-queue lsp --stdio                                              the language server over stdio
  */
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createConnection, ProposedFeatures } from 'vscode-languageserver/node';
-import { startServer } from '../lsp/server';
 import { processOutput, type Output } from './output';
 import { runValidate } from './validate';
 
@@ -38,8 +37,10 @@ export async function main(argv: readonly string[], out: Output = processOutput(
       }
       case 'lsp': {
         if (!rest.includes('--stdio')) return usage(out, 'lsp needs --stdio');
-        startServer(createConnection(ProposedFeatures.all, process.stdin, process.stdout));
-        return new Promise<number>(() => undefined); // runs until the client exits it
+        // The server bundle reads --stdio from argv and runs until the client exits it. Loading it only
+        // here keeps the language-server libraries out of every other command's start-up.
+        require(join(__dirname, 'server.js'));
+        return new Promise<number>(() => undefined);
       }
       case undefined:
       case 'help':

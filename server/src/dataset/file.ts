@@ -1,7 +1,6 @@
 /** Whole-file checks on top of the line rules: duplicates, the diagnostic cap, an empty file. */
 import { severityOf, type Code, type Severity } from './codes';
-import { HashIndex } from './hashIndex';
-import type { LineDiagnostic, LineFix, LineOptions, LineResult } from './line';
+import type { LineDiagnostic, LineFix, LineOptions } from './line';
 
 export interface ValidateOptions extends LineOptions {
   /** Diagnostics kept per file; one more (info) says how many were left out. */
@@ -62,6 +61,13 @@ export class DiagnosticSink {
     else this.omitted++;
   }
 
+  /** Diagnostics a part already left out: counted, never shown. */
+  addOmitted(count: number, errors: number, warnings: number): void {
+    this.omitted += count;
+    this.errors += errors;
+    this.warnings += warnings;
+  }
+
   /** The kept diagnostics in line order, plus a note on what the cap left out. */
   finish(): FileDiagnostic[] {
     const out = this.kept.slice().sort((a, b) => a.line - b.line || a.startCol - b.startCol);
@@ -76,54 +82,4 @@ export class DiagnosticSink {
 
 export function duplicateMessage(firstLine: number): string {
   return `duplicate example: the same as line ${firstLine + 1}`;
-}
-
-/** Feeds line results in order; keeps the first line of every example hash. */
-export class FileChecker {
-  private readonly sink: DiagnosticSink;
-  private readonly seen = new HashIndex();
-  private examples = 0;
-  private nonBlank = 0;
-  private lines = 0;
-
-  constructor(readonly opts: ValidateOptions) {
-    this.sink = new DiagnosticSink(opts.maxDiagnostics);
-  }
-
-  addLine(line: number, r: LineResult, lineLength: number): void {
-    this.lines = Math.max(this.lines, line + 1);
-    if (r.parsed) this.examples++;
-    if (!r.blank) this.nonBlank++;
-    for (const d of r.diagnostics) this.sink.add(atLine(line, d));
-    if (r.hash !== undefined) this.addHash(line, r.hash, lineLength);
-  }
-
-  addHash(line: number, hash: number, lineLength: number): void {
-    const first = this.seen.getOrInsert(hash, line);
-    if (first !== undefined) this.sink.add(fileDiagnostic('duplicate-example', line, 0, lineLength, duplicateMessage(first)));
-  }
-
-  add(d: FileDiagnostic): void {
-    this.sink.add(d);
-  }
-
-  /** A line that was not parsed (too large): it counts as content, not as an example. */
-  countUnparsedLine(line: number): void {
-    this.lines = Math.max(this.lines, line + 1);
-    this.nonBlank++;
-  }
-
-  finish(): FileReport {
-    if (this.nonBlank === 0) {
-      this.sink.add(fileDiagnostic('empty-file', 0, 0, 0, this.lines === 0 ? 'the file is empty: a dataset needs at least one example' : 'the file holds only blank lines: a dataset needs at least one example'));
-    }
-    return {
-      diagnostics: this.sink.finish(),
-      lines: this.lines,
-      examples: this.examples,
-      errors: this.sink.errors,
-      warnings: this.sink.warnings,
-      omitted: this.sink.omitted,
-    };
-  }
 }

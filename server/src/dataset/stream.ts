@@ -5,9 +5,13 @@
  * reported at the first bad byte.
  */
 import { isUtf8 } from 'node:buffer';
-import { createReadStream } from 'node:fs';
-import { fileDiagnostic, FileChecker, type FileReport, type ValidateOptions } from './file';
+import { closeSync, createReadStream, openSync, readSync, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { fileDiagnostic, type FileReport, type ValidateOptions } from './file';
 import { validateLine } from './line';
+import { mergeParts, PartCollector, type PartResult } from './part';
 
 /** Splits byte chunks into lines; lines longer than maxLineBytes are counted, not kept. */
 export class LineSplitter {
@@ -112,17 +116,16 @@ export function firstInvalidUtf8(buf: Buffer, start: number, end: number): numbe
   return -1;
 }
 
-/** Streams one input through the validator. `name` is only for messages. */
-export async function validateChunks(chunks: AsyncIterable<Buffer>, opts: ValidateOptions): Promise<FileReport> {
-  const checker = new FileChecker(opts);
-  let first = true;
-  const splitter = new LineSplitter(
+/** Feeds a LineSplitter's lines into a part collector: BOM, UTF-8 and size checks, then the line rules. */
+export function partSplitter(collector: PartCollector, opts: ValidateOptions, atFileStart: boolean): LineSplitter {
+  let first = atFileStart;
+  return new LineSplitter(
     opts.maxLineBytes,
     (buf, start, end, line) => {
       if (first) {
         first = false;
         if (end - start >= 3 && buf[start] === 0xef && buf[start + 1] === 0xbb && buf[start + 2] === 0xbf) {
-          checker.add(fileDiagnostic('bom', 0, 0, 1, 'the file starts with a UTF-8 byte order mark; Python\'s json.loads rejects it on the first line — save as UTF-8 without BOM'));
+          collector.add(fileDiagnostic('bom', 0, 0, 1, 'the file starts with a UTF-8 byte order mark; Python\'s json.loads rejects it on the first line — save as UTF-8 without BOM'));
           start += 3;
         }
       }
@@ -130,25 +133,113 @@ export async function validateChunks(chunks: AsyncIterable<Buffer>, opts: Valida
       if (text.includes('\ufffd') && !isUtf8(buf.subarray(start, end))) {
         const bad = firstInvalidUtf8(buf, start, end);
         const col = buf.toString('utf8', start, bad).length;
-        checker.add(fileDiagnostic('invalid-utf8', line, col, col + 1,
+        collector.add(fileDiagnostic('invalid-utf8', line, col, col + 1,
           `byte 0x${buf[bad]!.toString(16).padStart(2, '0')} at byte ${bad - start + 1} of the line is not valid UTF-8: is the file in another encoding (Latin-1, UTF-16)? Re-save it as UTF-8`));
       }
-      checker.addLine(line, validateLine(text, opts), text.length);
+      collector.addLine(line, validateLine(text, opts), text.length);
     },
     (line, bytes) => {
       first = false;
-      checker.countUnparsedLine(line);
-      checker.add(fileDiagnostic('line-too-large', line, 0, 1,
+      collector.addUnparsedLine(line);
+      collector.add(fileDiagnostic('line-too-large', line, 0, 1,
         `line is ${formatBytes(bytes)}, over the ${formatBytes(opts.maxLineBytes)} limit: it was not parsed (raise validation.maxLineBytes, or split the example)`));
     },
   );
-  for await (const chunk of chunks) splitter.push(chunk);
-  splitter.end();
-  return checker.finish();
 }
 
-export function validateFile(path: string, opts: ValidateOptions): Promise<FileReport> {
-  return validateChunks(createReadStream(path, { highWaterMark: 1 << 20 }), opts);
+/** Streams one input (a file, standard input) through the validator on this thread. */
+export async function validateChunks(chunks: AsyncIterable<Buffer>, opts: ValidateOptions): Promise<FileReport> {
+  const collector = new PartCollector(opts);
+  const splitter = partSplitter(collector, opts, true);
+  for await (const chunk of chunks) splitter.push(chunk);
+  splitter.end();
+  return mergeParts([collector.finish()], opts);
+}
+
+const CHUNK = 1 << 20;
+
+/** Validates bytes [start, end) of a file synchronously: one part, line numbers local to it. */
+export function validateRangeSync(path: string, start: number, end: number, opts: ValidateOptions): PartResult {
+  const collector = new PartCollector(opts);
+  const splitter = partSplitter(collector, opts, start === 0);
+  const fd = openSync(path, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(CHUNK);
+    let pos = start;
+    while (pos < end) {
+      const n = readSync(fd, buf, 0, Math.min(CHUNK, end - pos), pos);
+      if (n === 0) break;
+      // The splitter copies what it keeps, so the buffer can be reused.
+      splitter.push(n === CHUNK ? buf : buf.subarray(0, n));
+      pos += n;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  splitter.end();
+  return collector.finish();
+}
+
+/** Files at least this large are split into byte ranges validated on several cores. */
+export const PARALLEL_MIN_BYTES = 32 * 1024 * 1024;
+
+/** Offsets that cut a file into about `parts` ranges, each starting right after a line break. */
+export function splitPoints(path: string, size: number, parts: number): number[] {
+  const points = [0];
+  const fd = openSync(path, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(64 * 1024);
+    for (let k = 1; k < parts; k++) {
+      let pos = Math.max(Math.floor((size * k) / parts), points[points.length - 1]!);
+      let found = -1;
+      while (found === -1 && pos < size) {
+        const n = readSync(fd, buf, 0, buf.length, pos);
+        if (n === 0) break;
+        const nl = buf.subarray(0, n).indexOf(10);
+        if (nl !== -1) found = pos + nl + 1;
+        else pos += n;
+      }
+      if (found === -1 || found >= size) break;
+      if (found > points[points.length - 1]!) points.push(found);
+    }
+  } finally {
+    closeSync(fd);
+  }
+  points.push(size);
+  return points;
+}
+
+/**
+ * Validates a file from disk. A large file is cut at line breaks into one range per core: this
+ * thread validates the first while worker threads validate the others, and the parts are merged
+ * (duplicates across parts included) into exactly the report of a single pass.
+ */
+export async function validateFile(path: string, opts: ValidateOptions, { workers = defaultWorkers(), minParallelBytes = PARALLEL_MIN_BYTES } = {}): Promise<FileReport> {
+  const size = statSync(path).size;
+  if (workers < 2 || size < minParallelBytes) return validateChunks(createReadStream(path, { highWaterMark: CHUNK }), opts);
+  const points = splitPoints(path, size, workers);
+  const remote = points.slice(1, -1).map((start, k) => runPartInWorker(path, start, points[k + 2]!, opts));
+  const local = validateRangeSync(path, 0, points[1]!, opts);
+  return mergeParts([local, ...(await Promise.all(remote))], opts);
+}
+
+function defaultWorkers(): number {
+  return Math.min(4, availableParallelism());
+}
+
+/** The worker script sits beside this module: dist/validateWorker.js in the bundles, validateWorker.js in out/. */
+function runPartInWorker(path: string, start: number, end: number, opts: ValidateOptions): Promise<PartResult> {
+  return new Promise((resolvePart, reject) => {
+    const w = new Worker(join(__dirname, 'validateWorker.js'), { workerData: { path, start, end, opts } });
+    w.once('message', (r: PartResult) => {
+      resolvePart(r);
+      void w.terminate();
+    });
+    w.once('error', reject);
+    w.once('exit', (code) => {
+      if (code !== 0) reject(new Error(`validation worker exited with code ${code}`));
+    });
+  });
 }
 
 export function validateText(text: string, opts: ValidateOptions): Promise<FileReport> {
