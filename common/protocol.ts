@@ -7,7 +7,7 @@
 /** Client → server at start (initializationOptions), and again on a settings change. */
 export interface ClientSettings {
   /** Most diagnostics published per dataset file (the last one says how many were left out). */
-  readonly maxDiagnosticsPerFile: number;
+  readonly maxDiagnosticsPerFile?: number | undefined;
   /** Whether the workspace is trusted: an untrusted one is validated but runs nothing. */
   readonly trusted: boolean;
 }

@@ -16,6 +16,8 @@ const common = {
   sourcemap: !production,
   minify: production,
   logLevel: 'warning',
+  // jsonc-parser's main entry is a UMD bundle whose inner requires esbuild cannot follow.
+  alias: { 'jsonc-parser': 'jsonc-parser/lib/esm/main.js' },
   // ESM dependencies bundled into CommonJS still ask for import.meta.url (fdir, via tinyglobby).
   define: { 'import.meta.url': '__importMetaUrl' },
   banner: { js: "const __importMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
@@ -28,4 +30,7 @@ await Promise.all([
   build({ ...common, entryPoints: ['server/src/dataset/validateWorker.ts'], outfile: 'dist/validateWorker.js' }),
 ]);
 chmodSync('bin/lora-queue.js', 0o755);
+// The config's JSON Schema, generated from the zod schema (contributed through jsonValidation).
+await build({ ...common, sourcemap: false, minify: false, entryPoints: ['server/src/config/emitSchema.ts'], outfile: 'out/emitSchema.js' });
+execFileSync(process.execPath, ['out/emitSchema.js', 'dist/lora-queue.schema.json'], { stdio: 'inherit' });
 if (tests) execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-b'], { stdio: 'inherit' });

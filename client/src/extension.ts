@@ -11,7 +11,7 @@ let client: LanguageClient | undefined;
 
 function settings(): ClientSettings {
   const cfg = vscode.workspace.getConfiguration(SETTINGS_SECTION);
-  return { maxDiagnosticsPerFile: cfg.get<number>('maxDiagnosticsPerFile', 1000), trusted: vscode.workspace.isTrusted };
+  return { maxDiagnosticsPerFile: cfg.get<number | null>('maxDiagnosticsPerFile') ?? undefined, trusted: vscode.workspace.isTrusted };
 }
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
@@ -24,10 +24,10 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       debug: { module: serverModule, transport: TransportKind.ipc, options: { execArgv: ['--nolazy', '--inspect=6009'] } },
     };
     const clientOptions: LanguageClientOptions = {
-      documentSelector: [{ language: 'jsonl' }],
+      documentSelector: [{ language: 'jsonl' }, { scheme: 'file', pattern: '**/lora-queue.json' }],
       initializationOptions: settings(),
       outputChannel: log,
-      synchronize: { configurationSection: SETTINGS_SECTION },
+      synchronize: { configurationSection: SETTINGS_SECTION, fileEvents: vscode.workspace.createFileSystemWatcher('**/lora-queue.json') },
     };
     client = new LanguageClient('loraQueue', 'LoRA Queue', serverOptions, clientOptions);
     log.info(`starting the language server: ${serverModule}`);

@@ -1,7 +1,8 @@
 /** `lora-queue validate`: the dataset checks, headless. */
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { globSync } from 'tinyglobby';
+import { checkConfigText, offsetsToPositions } from '../config/diagnostics';
 import { ConfigError, findConfig, loadConfig, validateOptionsFrom } from '../config/load';
 import type { FileDiagnostic, FileReport, ValidateOptions } from '../dataset/file';
 import { validateChunks, validateFile } from '../dataset/stream';
@@ -70,7 +71,7 @@ export async function runValidate(args: ValidateArgs, out: Output, stdin: AsyncI
   let explicit: ValidateOptions | undefined;
   if (args.config) {
     try {
-      explicit = validateOptionsFrom(loadConfig(args.config));
+      explicit = validateOptionsFrom(loadConfig(args.config, { filesystem: false }));
     } catch (e) {
       out.err(`lora-queue: ${(e as Error).message}`);
       return 2;
@@ -84,7 +85,7 @@ export async function runValidate(args: ValidateArgs, out: Output, stdin: AsyncI
     if (!o) {
       const cfg = findConfig(dir);
       try {
-        o = validateOptionsFrom(cfg ? loadConfig(cfg) : undefined);
+        o = validateOptionsFrom(cfg ? loadConfig(cfg, { filesystem: false }) : undefined);
       } catch (e) {
         if (!(e instanceof ConfigError)) throw e;
         out.err(`lora-queue: ${e.message} (the config is not used; fix it or pass --config)`);
@@ -103,6 +104,29 @@ export async function runValidate(args: ValidateArgs, out: Output, stdin: AsyncI
   let checked = 0;
   for (const file of files) {
     const name = file === '-' ? '<stdin>' : file;
+    if (file !== '-' && file.endsWith('.json')) {
+      // A config file: the same checks as the editor shows on lora-queue.json.
+      let text: string;
+      try {
+        text = readFileSync(file, 'utf8');
+      } catch (e) {
+        out.err(`lora-queue: ${name}: cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+        ioFailed = true;
+        continue;
+      }
+      checked++;
+      const pos = offsetsToPositions(text);
+      for (const d of checkConfigText(text, file).diagnostics) {
+        const s = pos(d.start);
+        const e = pos(d.end);
+        const j: JsonDiagnostic = { file: name, line: s.line + 1, column: s.character + 1, endLine: e.line + 1, endColumn: e.character + 1, severity: d.severity, code: d.code, message: d.message };
+        if (d.severity === 'error') errors++;
+        else if (d.severity === 'warning') warnings++;
+        if (args.format === 'json') all.push(j);
+        else out.line(formatText(j));
+      }
+      continue;
+    }
     let report: FileReport;
     try {
       report = file === '-' ? await validateChunks(stdin, optionsFor(file)) : await validateFile(file, optionsFor(file));

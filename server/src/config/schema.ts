@@ -1,36 +1,121 @@
 /**
- * lora-queue.json: one zod schema is the single source of truth (the JSON Schema that VS Code
- * uses for completion is generated from it at build time).
+ * lora-queue.json: this zod schema is the single source of truth. The JSON Schema that VS Code
+ * uses to complete and document every key is generated from it at build time
+ * (dist/lora-queue.schema.json), and the server's own diagnostics parse with it.
+ * Keys named in the design notes' config contract: root, baseModel, maxSeqLength,
+ * trainer.command, trainer.hangTimeoutSeconds, trainer.stopGraceSeconds, queue.maxAttempts,
+ * snapshots.keep. The rest are this project's names (docs/config.md).
  */
 import { z } from 'zod';
 
+const GB = 'GiB';
+
+export const trainerSchema = z
+  .strictObject({
+    command: z
+      .array(z.string().min(1))
+      .min(1)
+      .default(['python3', '-m', 'lora_queue_trainer'])
+      .describe('The trainer as an argument array (never a shell string); the engine appends `--job <runs/ID/job.json>`. The first element is looked up on PATH or relative to this file.'),
+    hangTimeoutSeconds: z.number().int().min(10).default(900).describe('A run with no event (step, heartbeat…) for this long is hung: its process group is killed.'),
+    stopGraceSeconds: z.number().int().min(1).default(120).describe('After SIGTERM, how long the trainer may take to checkpoint and exit before SIGKILL.'),
+    env: z.record(z.string(), z.string()).default({}).describe('Extra environment variables for the trainer (for example CUDA_VISIBLE_DEVICES).'),
+  })
+  .describe('The trainer subprocess.');
+
+export const queueSchema = z
+  .strictObject({
+    maxAttempts: z.number().int().min(1).max(100).default(3).describe('Tries per dataset before it is moved to failed/.'),
+    retryBackoffSeconds: z.number().min(0).default(60).describe('Wait before the first retry; doubles on each further attempt.'),
+    intakeStableSeconds: z.number().min(0).default(2).describe('A file written into inbox/ in place is taken once its size and mtime have not changed for this long (a rename is taken at once).'),
+  })
+  .describe('Scheduling of datasets.');
+
+export const snapshotsSchema = z
+  .strictObject({
+    keep: z.number().int().min(1).default(10).describe('Newest snapshots kept besides the current one; the last verified good one is never deleted.'),
+  })
+  .describe('Verified adapter snapshots.');
+
+export const loraSchema = z
+  .strictObject({
+    rank: z.number().int().min(1).max(1024).default(16).describe('LoRA rank r.'),
+    alpha: z.number().positive().default(32).describe('LoRA alpha (scaling = alpha / rank).'),
+    dropout: z.number().min(0).max(0.9).default(0.05).describe('Dropout on the LoRA path.'),
+    targetModules: z.array(z.string().min(1)).min(1).default(['q_proj', 'k_proj', 'v_proj', 'o_proj']).describe('Names of the modules that get adapters (they must exist in the base model).'),
+  })
+  .describe('The adapter.');
+
+export const trainingSchema = z
+  .strictObject({
+    learningRate: z.number().positive().max(1).default(2e-4).describe('Peak learning rate.'),
+    lrScheduler: z.enum(['linear', 'cosine', 'constant', 'constant_with_warmup']).default('cosine').describe('Learning-rate schedule.'),
+    warmupSteps: z.number().int().min(0).default(10).describe('Linear warm-up steps.'),
+    epochs: z.number().positive().max(100).default(1).describe('Passes over each dataset.'),
+    batchSize: z.number().int().min(1).default(1).describe('Examples per device per step.'),
+    gradientAccumulation: z.number().int().min(1).default(8).describe('Steps accumulated per optimizer update.'),
+    packing: z.boolean().default(false).describe('Pack several short examples into one sequence.'),
+    gradientCheckpointing: z.boolean().default(false).describe('Trade compute for memory.'),
+    bf16: z.union([z.boolean(), z.literal('auto')]).default('auto').describe('bfloat16 training: true, false, or "auto" (where the device supports it).'),
+    evalSplit: z.number().min(0).max(0.5).default(0).describe('Fraction of each dataset held out for eval loss (0: none).'),
+    checkpointEverySteps: z.number().int().min(1).default(100).describe('Checkpoint interval in optimizer steps.'),
+    seed: z.number().int().min(0).default(42).describe('Random seed.'),
+  })
+  .describe('Hyperparameters passed to the trainer.');
+
+export const rolesSchema = z
+  .strictObject({
+    allowDeveloper: z.boolean().default(false).describe('Accept the "developer" role (when the base model\'s chat template supports it).'),
+  })
+  .describe('Which message roles datasets may use.');
+
 export const validationSchema = z
-  .object({
+  .strictObject({
     maxDiagnosticsPerFile: z.number().int().min(1).default(1000).describe('Most diagnostics reported per dataset file; one more says how many were left out.'),
     maxLineBytes: z.number().int().min(1024).default(16 * 1024 * 1024).describe('Lines longer than this many bytes are not parsed and get a line-too-large error.'),
   })
-  .strict()
   .describe('Dataset validation limits.');
 
-export const rolesSchema = z
-  .object({
-    allowDeveloper: z.boolean().default(false).describe('Accept the "developer" role (when the base model\'s chat template supports it).'),
+export const diskSchema = z
+  .strictObject({
+    minFreeGiB: z.number().min(0).default(10).describe(`Below this much free space (${GB}) on the queue root's filesystem the queue pauses before the next run.`),
+    resumeFreeGiB: z.number().min(0).default(15).describe(`A queue paused for space resumes once this much (${GB}) is free again; at least minFreeGiB.`),
+    minFreeInodes: z.number().int().min(0).default(10_000).describe('Below this many free inodes the queue pauses.'),
   })
-  .strict()
-  .describe('Which message roles datasets may use.');
+  .describe('Disk-space thresholds.');
+
+export const logsSchema = z
+  .strictObject({
+    keepDays: z.number().int().min(1).default(14).describe('Engine logs (logs/engine-YYYYMMDD.log) older than this are deleted.'),
+  })
+  .describe('Engine log retention.');
 
 export const configSchema = z
-  .object({
-    $schema: z.string().optional(),
-    root: z.string().default('.lora-queue').describe('Queue root, relative to the folder of lora-queue.json.'),
-    baseModel: z.string().optional().describe('Local path of the Hugging Face model folder to fine-tune.'),
-    maxSeqLength: z.number().int().min(16).default(2048).describe('Longest example, in the model\'s tokens after its chat template.'),
-    roles: rolesSchema.default({ allowDeveloper: false }),
-    validation: validationSchema.default({ maxDiagnosticsPerFile: 1000, maxLineBytes: 16 * 1024 * 1024 }),
+  .strictObject({
+    $schema: z.string().optional().describe('The JSON Schema of this file (for editors).'),
+    root: z.string().min(1).default('.lora-queue').describe('Queue root, relative to the folder of lora-queue.json; it must stay inside that folder.'),
+    baseModel: z.string().min(1).optional().describe('Local Hugging Face model folder to fine-tune (config.json, weights and tokenizer), relative to this file or absolute.'),
+    maxSeqLength: z.number().int().min(16).max(1_048_576).default(2048).describe('Longest example in the model\'s tokens after its chat template; longer ones get a too-long warning and are truncated by the trainer.'),
+    trainer: trainerSchema.prefault({}),
+    queue: queueSchema.prefault({}),
+    snapshots: snapshotsSchema.prefault({}),
+    lora: loraSchema.prefault({}),
+    training: trainingSchema.prefault({}),
+    roles: rolesSchema.prefault({}),
+    validation: validationSchema.prefault({}),
+    disk: diskSchema.prefault({}),
+    logs: logsSchema.prefault({}),
   })
-  .passthrough()
-  .describe('LoRA Queue configuration.');
+  .describe('LoRA Queue configuration (lora-queue.json at the workspace root).');
 
 export type Config = z.infer<typeof configSchema>;
 
 export const CONFIG_FILE = 'lora-queue.json';
+
+/** The JSON Schema that editors use, generated from the zod schema. */
+export function configJsonSchema(): Record<string, unknown> {
+  return {
+    ...z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' }),
+    title: 'LoRA Queue configuration',
+  };
+}

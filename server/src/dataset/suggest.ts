@@ -28,9 +28,10 @@ export function suggest(word: string, candidates: readonly string[]): string | u
   let best: string | undefined;
   let bestD = Infinity;
   for (const c of candidates) {
-    if (c === lower) return c;
-    const limit = c.length <= 4 ? 1 : 2;
-    const d = editDistance(lower, c, limit);
+    const cl = c.toLowerCase();
+    if (cl === lower) return c;
+    const limit = c.length <= 4 ? 1 : Math.max(2, Math.floor(c.length / 5));
+    const d = editDistance(lower, cl, limit);
     if (d <= limit && d < bestD) {
       best = c;
       bestD = d;

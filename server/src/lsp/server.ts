@@ -16,7 +16,10 @@ import {
 } from 'vscode-languageserver';
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import { DIAGNOSTIC_SOURCE, SETTINGS_SECTION, type ClientSettings, type DiagnosticFixData } from '../../../common/protocol';
-import { ConfigError, findConfig, loadConfig, validateOptionsFrom } from '../config/load';
+import { basename } from 'node:path';
+import { checkConfigText } from '../config/diagnostics';
+import { ConfigStore, findConfig, validateOptionsFrom } from '../config/load';
+import { CONFIG_FILE } from '../config/schema';
 import type { FileDiagnostic, ValidateOptions } from '../dataset/file';
 import { DatasetDocument } from './datasetDocument';
 
@@ -35,23 +38,49 @@ export function startServer(connection: Connection): void {
   let workspaceRoot: string | undefined;
   let hasConfigurationCapability = false;
 
+  const configs = new ConfigStore();
+  const configDocs = new Map<string, TextDocument>();
+
   const log = (msg: string): void => connection.console.log(msg);
 
+  /** Dataset options from the configuration in force (the last good one), never from a broken edit. */
   const optionsFor = (uri: string): ValidateOptions => {
-    let base: ValidateOptions;
-    try {
-      const start = uri.startsWith('file:') ? dirname(fileURLToPath(uri)) : workspaceRoot;
-      const file = start ? findConfig(start) : undefined;
-      base = validateOptionsFrom(file ? loadConfig(file) : undefined);
-    } catch (e) {
-      // A broken config must not stop validation; the config's own diagnostics say what is wrong.
-      log(e instanceof ConfigError ? `config not used: ${e.message}` : `config not used: ${String(e)}`);
-      base = validateOptionsFrom(undefined);
-    }
+    const start = uri.startsWith('file:') ? dirname(fileURLToPath(uri)) : workspaceRoot;
+    const file = start ? findConfig(start) : undefined;
+    const inForce = file ? configs.refresh(file) : undefined;
+    if (file && !inForce) log(`${file} has errors and no earlier valid version: datasets are checked with default settings`);
+    const base = validateOptionsFrom(inForce?.config);
     return settings.maxDiagnosticsPerFile ? { ...base, maxDiagnostics: settings.maxDiagnosticsPerFile } : base;
   };
 
   const isDataset = (doc: { uri: string; languageId: string }): boolean => doc.languageId === 'jsonl' || doc.uri.endsWith('.jsonl');
+  const isConfig = (uri: string): boolean => uri.startsWith('file:') && basename(fileURLToPath(uri)) === CONFIG_FILE;
+
+  const publishConfig = (doc: TextDocument): void => {
+    const file = fileURLToPath(doc.uri);
+    configs.refresh(file);
+    const text = doc.getText();
+    const check = checkConfigText(text, file);
+    const diagnostics: Diagnostic[] = check.diagnostics.map((d) => ({
+      range: { start: doc.positionAt(d.start), end: doc.positionAt(d.end) },
+      severity: SEVERITY[d.severity],
+      code: d.code,
+      source: DIAGNOSTIC_SOURCE,
+      message: d.message,
+    }));
+    if (!check.config) {
+      diagnostics.push({ range: { start: { line: 0, character: 0 }, end: { line: 0, character: 1 } }, severity: DiagnosticSeverity.Information, code: 'config-not-in-force', source: DIAGNOSTIC_SOURCE, message: configs.status(file) });
+    }
+    void connection.sendDiagnostics({ uri: doc.uri, version: doc.version, diagnostics });
+  };
+
+  /** A saved config change applies to every open dataset. */
+  const revalidateAll = (): void => {
+    for (const [uri, d] of docs) {
+      d.model.setOptions(optionsFor(uri));
+      schedule(uri);
+    }
+  };
 
   const publish = (uri: string): void => {
     const d = docs.get(uri);
@@ -85,7 +114,7 @@ export function startServer(connection: Connection): void {
     hasConfigurationCapability = !!params.capabilities.workspace?.configuration;
     return {
       capabilities: {
-        textDocumentSync: { openClose: true, change: TextDocumentSyncKind.Incremental, save: false },
+        textDocumentSync: { openClose: true, change: TextDocumentSyncKind.Incremental, save: { includeText: false } },
         codeActionProvider: { codeActionKinds: [CodeActionKind.QuickFix] },
       },
       serverInfo: { name: 'lora-queue', version: '0.1.0' },
@@ -99,13 +128,16 @@ export function startServer(connection: Connection): void {
       const pulled = (await connection.workspace.getConfiguration(SETTINGS_SECTION)) as Partial<ClientSettings> | undefined;
       if (pulled) settings = { ...settings, ...pulled };
     }
-    for (const [uri, d] of docs) {
-      d.model.setOptions(optionsFor(uri));
-      schedule(uri);
-    }
+    revalidateAll();
   });
 
   connection.onDidOpenTextDocument(({ textDocument: t }) => {
+    if (isConfig(t.uri)) {
+      const doc = TextDocument.create(t.uri, t.languageId, t.version, t.text);
+      configDocs.set(t.uri, doc);
+      publishConfig(doc);
+      return;
+    }
     if (!isDataset(t)) return;
     const text = TextDocument.create(t.uri, t.languageId, t.version, t.text);
     docs.set(t.uri, { text, model: new DatasetDocument(optionsFor(t.uri), text.lineCount), timer: undefined });
@@ -113,6 +145,13 @@ export function startServer(connection: Connection): void {
   });
 
   connection.onDidChangeTextDocument(({ textDocument, contentChanges }) => {
+    const cfg = configDocs.get(textDocument.uri);
+    if (cfg) {
+      const doc = TextDocument.update(cfg, contentChanges, textDocument.version);
+      configDocs.set(textDocument.uri, doc);
+      publishConfig(doc);
+      return;
+    }
     const d = docs.get(textDocument.uri);
     if (!d) return;
     for (const change of contentChanges) {
@@ -134,7 +173,20 @@ export function startServer(connection: Connection): void {
     schedule(textDocument.uri);
   });
 
+  connection.onDidChangeWatchedFiles(() => revalidateAll());
+
+  connection.onDidSaveTextDocument(({ textDocument }) => {
+    const cfg = configDocs.get(textDocument.uri);
+    if (!cfg) return;
+    publishConfig(cfg);
+    revalidateAll();
+  });
+
   connection.onDidCloseTextDocument(({ textDocument }) => {
+    if (configDocs.delete(textDocument.uri)) {
+      void connection.sendDiagnostics({ uri: textDocument.uri, diagnostics: [] });
+      return;
+    }
     const d = docs.get(textDocument.uri);
     if (d?.timer) clearTimeout(d.timer);
     docs.delete(textDocument.uri);

@@ -1,0 +1,104 @@
+/** Talks to a token worker (worker.ts) from the language server or the CLI. */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { PreviewSegment } from './count';
+import type { LineCount, WorkerInit, WorkerRequest, WorkerResponse } from './protocol';
+
+/**
+ * The worker script next to this code: dist/tokenWorker.js when bundled (this module is then part
+ * of dist/server.js or dist/cli.js), out/server/src/tokens/worker.js under tsc.
+ */
+export function workerScript(): string {
+  for (const name of ['tokenWorker.js', 'worker.js']) {
+    const p = join(__dirname, name);
+    if (existsSync(p)) return p;
+  }
+  throw new Error(`token worker script not found next to ${__dirname} (expected tokenWorker.js or worker.js)`);
+}
+
+export class TokenWorkerError extends Error {}
+
+type Pending = { resolve: (r: WorkerResponse) => void; reject: (e: Error) => void };
+
+export class TokenWorker {
+  private readonly worker: Worker;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private failure: Error | undefined;
+  /** Resolves when the tokenizer is loaded; rejects (TokenWorkerError) when it cannot be. */
+  readonly ready: Promise<void>;
+
+  constructor(readonly modelDir: string, script: string = workerScript()) {
+    this.worker = new Worker(script, { workerData: { modelDir } satisfies WorkerInit });
+    this.worker.unref();
+    this.ready = new Promise<void>((resolve, reject) => {
+      const onMessage = (m: WorkerResponse): void => {
+        if (m.type === 'ready') resolve();
+        else if (m.type === 'fatal') {
+          this.fail(new TokenWorkerError(m.message));
+          reject(this.failure);
+        } else {
+          const p = this.pending.get(m.id);
+          if (!p) return;
+          this.pending.delete(m.id);
+          if (this.pending.size === 0) this.worker.unref();
+          if (m.type === 'failed') p.reject(new TokenWorkerError(m.message));
+          else p.resolve(m);
+        }
+      };
+      this.worker.on('message', onMessage);
+      this.worker.on('error', (e) => {
+        this.fail(e);
+        reject(e);
+      });
+      this.worker.on('exit', (code) => {
+        this.fail(new TokenWorkerError(`token worker exited (code ${code})`));
+        reject(this.failure);
+      });
+    });
+    this.ready.catch(() => undefined); // callers see the failure through their own requests
+  }
+
+  private fail(e: Error): void {
+    this.failure ??= e;
+    for (const p of this.pending.values()) p.reject(this.failure);
+    this.pending.clear();
+  }
+
+  private request(req: WorkerRequest): Promise<WorkerResponse> {
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      this.pending.set(req.id, { resolve, reject });
+      this.worker.ref();
+      this.worker.postMessage(req);
+    });
+  }
+
+  /** Requests waiting for an answer (for back-pressure). */
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  /** Counts a batch of dataset lines; one result per line, in order. */
+  async count(lines: readonly string[], opts: { maxSeqLength?: number | undefined; stats?: boolean } = {}): Promise<LineCount[]> {
+    await this.ready;
+    const r = await this.request({ type: 'count', id: this.nextId++, lines, maxSeqLength: opts.maxSeqLength, stats: opts.stats });
+    if (r.type !== 'counts') throw new TokenWorkerError(`unexpected answer ${r.type}`);
+    return r.results;
+  }
+
+  /** The loss-mask preview of one line: segments that reassemble the rendered conversation. */
+  async preview(line: string): Promise<PreviewSegment[]> {
+    await this.ready;
+    const r = await this.request({ type: 'preview', id: this.nextId++, line });
+    if (r.type !== 'preview') throw new TokenWorkerError(`unexpected answer ${r.type}`);
+    if (!r.segments) throw new TokenWorkerError(r.error ?? 'cannot render the example');
+    return r.segments;
+  }
+
+  async close(): Promise<void> {
+    this.fail(new TokenWorkerError('token worker closed'));
+    await this.worker.terminate();
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * The token worker: a worker_threads thread that owns one model's tokenizer and answers batches
+ * of dataset lines, so tokenization never delays the language server's syntax diagnostics or the
+ * CLI's reading. Bundled as dist/tokenWorker.js; compiled by tsc as out/server/src/tokens/worker.js.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { exampleHash } from '../dataset/line';
+import { conversationOf, countConversation, previewConversation } from './count';
+import type { LineCount, WorkerInit, WorkerRequest, WorkerResponse } from './protocol';
+import { loadChatTokenizer, type ChatTokenizer } from './tokenizer';
+
+const BLANK = /^[ \t\r\f\v\u00a0\ufeff]*$/;
+
+export function countLine(tok: ChatTokenizer, line: string, maxSeqLength: number | undefined, stats: boolean): LineCount {
+  if (BLANK.test(line)) return { skipped: 'blank' };
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch {
+    return { skipped: 'json' };
+  }
+  const hash = stats ? exampleHash(value) : undefined;
+  try {
+    const conv = conversationOf(value);
+    const c = countConversation(tok, conv, maxSeqLength);
+    if (!stats) return c;
+    const roles: Record<string, number> = {};
+    for (const m of conv.messages) {
+      const r = typeof m['role'] === 'string' ? m['role'] : '(none)';
+      roles[r] = (roles[r] ?? 0) + 1;
+    }
+    return hash === undefined ? { ...c, roles } : { ...c, roles, hash };
+  } catch (e) {
+    const error = (e as Error).message ?? String(e);
+    return hash === undefined ? { error } : { error, hash };
+  }
+}
+
+function serve(): void {
+  const port = parentPort;
+  if (!port) return;
+  const { modelDir } = workerData as WorkerInit;
+  let tok: ChatTokenizer;
+  try {
+    tok = loadChatTokenizer(modelDir);
+  } catch (e) {
+    port.postMessage({ type: 'fatal', message: (e as Error).message } satisfies WorkerResponse);
+    return;
+  }
+  port.postMessage({ type: 'ready' } satisfies WorkerResponse);
+  port.on('message', (req: WorkerRequest) => {
+    let res: WorkerResponse;
+    try {
+      if (req.type === 'count') {
+        res = { type: 'counts', id: req.id, results: req.lines.map((l) => countLine(tok, l, req.maxSeqLength, !!req.stats)) };
+      } else {
+        try {
+          res = { type: 'preview', id: req.id, segments: previewConversation(tok, conversationOf(JSON.parse(req.line))) };
+        } catch (e) {
+          res = { type: 'preview', id: req.id, segments: null, error: (e as Error).message };
+        }
+      }
+    } catch (e) {
+      res = { type: 'failed', id: req.id, message: (e as Error).message };
+    }
+    port.postMessage(res);
+  });
+}
+
+serve();
