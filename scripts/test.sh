@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# All the tests: type checks, unit/CLI/LSP tests (node --test), and the trainer's tests (pytest)
-# when the Python side is present. Installs what it lacks on the first run.
+# All the tests: type checks, unit/CLI/LSP tests (node --test), end-to-end tests in a real
+# VS Code, and the trainer's tests (pytest). Installs what it lacks on the first run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-node-deps.sh
@@ -9,6 +9,10 @@ node scripts/check-boundaries.mjs
 node scripts/build.mjs --tests
 echo "==> node tests"
 node --test --test-reporter=spec --test-reporter-destination=stdout out/test/
+echo "==> end-to-end tests in a real VS Code (code-server + Chromium)"
+bash scripts/setup-e2e.sh
+npm run --silent package > /dev/null
+node --test --test-reporter=spec --test-reporter-destination=stdout test/e2e/*.e2e.mjs
 if [ -f scripts/setup-python.sh ] && [ -d test/trainer ]; then
   echo "==> trainer tests"
   bash scripts/setup-python.sh
