@@ -126,7 +126,7 @@ def wait(run: Run, timeout: float = 180) -> Run:
     except subprocess.TimeoutExpired:
         run.proc.kill()
         run.stdout, run.stderr = run.proc.communicate()
-        raise AssertionError("trainer timed out\n" + run.log())
+        raise AssertionError("trainer timed out\n" + run.log()) from None
     run.returncode = run.proc.returncode
     run.seconds = time.time() - run.seconds
     return run
@@ -175,7 +175,7 @@ def train_data(session_root) -> Path:
 def trained(session_root, tiny_model, train_data) -> Run:
     """One real training run, shared by the loss / init_adapter / merge tests."""
     job = make_job(session_root, tiny_model, train_data, name="trained",
-                   hyperparameters={"epochs": 6, "evalSplit": 0.25, "checkpointEverySteps": 4,
+                   hyperparameters={"epochs": 5, "evalSplit": 0.25, "checkpointEverySteps": 4,
                                     "keepCheckpoints": 2, "lrScheduler": "cosine", "warmupSteps": 2,
                                     "learningRate": 1e-2})
     run = run_trainer(session_root, job)

@@ -7,9 +7,13 @@ import signal
 import subprocess
 from pathlib import Path
 
+import pytest
 from conftest import PYTHON, REPO, Run, conversation, make_job, wait, wait_for_event, write_jsonl
 
 EXAMPLE = REPO / "examples" / "hf_trainer_callback.py"
+
+# transformers warns about its own deprecated API when PEFT loads an adapter in this process.
+pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
 
 
 def start_example(root: Path, job: dict) -> Run:
@@ -29,7 +33,7 @@ def test_callback_example_full_run(tmp_path, tiny_model, train_data):
                    hyperparameters={"epochs": 3, "checkpointEverySteps": 3, "learningRate": 1e-2})
     run = wait(start_example(tmp_path, job))
     assert run.returncode == 0, run.log()
-    types = [e["type"] for e in run.events]
+    types = [e["type"] for e in run.events if e["type"] != "heartbeat"]
     assert types[0] == "start" and types[-1] == "done"
     start = run.of("start")[0]
     assert start["total_steps"] == 6 and start["world_size"] == 1

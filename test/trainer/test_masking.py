@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from lora_queue_trainer.masking import IGNORE_INDEX, TemplateError, build_sample, find_trained_spans
 
 FIXTURE = Path(__file__).parent / "fixtures" / "masking_cases.json"
@@ -39,14 +38,14 @@ def test_fixture_case(tok, case):
 
 
 def trained_text(tok, s) -> str:
-    return tok.decode([t for t, l in zip(s.input_ids, s.labels) if l != IGNORE_INDEX])
+    return tok.decode([t for t, lab in zip(s.input_ids, s.labels, strict=True) if lab != IGNORE_INDEX])
 
 
 def test_end_of_turn_token_trained_header_not(tok):
     s = build_sample(tok, CASES[0]["messages"])
     eot = tok.convert_tokens_to_ids("<|eot_id|>")
     header_end = tok.convert_tokens_to_ids("<|end_header_id|>")
-    trained = [t for t, l in zip(s.input_ids, s.labels) if l != IGNORE_INDEX]
+    trained = [t for t, lab in zip(s.input_ids, s.labels, strict=True) if lab != IGNORE_INDEX]
     assert trained[-1] == eot
     assert header_end not in trained
     assert trained_text(tok, s) == "Hello there!<|eot_id|>"
@@ -61,7 +60,7 @@ def test_weight_zero_masked_and_labels_equal_ids(tok):
     s = build_sample(tok, case["messages"])
     assert "Berlin" not in trained_text(tok, s)
     assert trained_text(tok, s) == "Paris.<|eot_id|>"
-    assert all(l == IGNORE_INDEX or l == t for t, l in zip(s.input_ids, s.labels))
+    assert all(lab in (IGNORE_INDEX, t) for t, lab in zip(s.input_ids, s.labels, strict=True))
 
 
 def test_tool_calls_trained_tool_results_not(tok):
@@ -102,3 +101,17 @@ def test_non_prefix_stable_template_rejected(tok):
             {"role": "user", "content": "c"}]
     with pytest.raises(TemplateError):
         find_trained_spans(tok, msgs, chat_template=unstable)
+
+
+def test_tools_reach_every_rendering(tok):
+    # Headers end in a newline: Llama 3's pre-tokenizer would glue a lone ">" to
+    # the next word, and a token straddling the span start trains.
+    template = ("{% if tools %}TOOLS {{ tools | tojson }}\n{% endif %}"
+                "{% for m in messages %}<{{ m['role'] }}>\n{{ m['content'] }}</s>{% endfor %}"
+                "{% if add_generation_prompt %}<assistant>\n{% endif %}")
+    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
+    msgs = [{"role": "user", "content": "Weather?"}, {"role": "assistant", "content": "Sunny."}]
+    s = build_sample(tok, msgs, chat_template=template, tools=tools)
+    assert s.text.startswith('TOOLS [{"type": "function"')
+    assert [s.text[a:b] for a, b in s.spans] == ["Sunny.</s>"]
+    assert trained_text(tok, s) == "Sunny.</s>"

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import signal
 from pathlib import Path
 
 import pytest
-
 from conftest import (
-    conversation, cuda_available, load_adapter, make_job, max_diff, run_trainer, start_trainer, wait,
-    wait_for_event, write_jsonl,
+    conversation,
+    cuda_available,
+    load_adapter,
+    make_job,
+    max_diff,
+    run_trainer,
+    start_trainer,
+    wait,
+    wait_for_event,
+    write_jsonl,
 )
 
 STEP_LINE = re.compile(r"^step (\d+)/(\d+) loss (\d+\.\d{4}) lr (\d\.\de-?\d+) tok/s (\d+)$", re.M)
@@ -23,16 +28,18 @@ def test_loss_falls_and_protocol(trained):
     types = [e["type"] for e in ev]
     assert all(isinstance(e["time"], float) for e in ev)
     assert types[0] == "heartbeat"  # emitted before the model is even loaded
+    times = [e["time"] for e in ev]
+    assert times == sorted(times) and max(b - a for a, b in zip(times, times[1:], strict=False)) <= 10.0
     start = trained.of("start")[0]
-    assert start["total_steps"] == 12 and start["world_size"] == 1 and start["device"]
+    assert start["total_steps"] == 10 and start["world_size"] == 1 and start["device"]
     steps = trained.of("step")
-    assert [s["step"] for s in steps] == list(range(1, 13))
+    assert [s["step"] for s in steps] == list(range(1, 11))
     for s in steps:
         assert {"step", "epoch", "loss", "lr", "grad_norm", "tokens_per_second"} <= s.keys()
     first, last = steps[0]["loss"], steps[-1]["loss"]
     assert last < first - 1.0, (first, last)
     evals = trained.of("eval")
-    assert evals and evals[-1]["step"] == 12 and evals[-1]["eval_loss"] < evals[0]["eval_loss"] + 1e-6
+    assert evals and evals[-1]["step"] == 10 and evals[-1]["eval_loss"] < evals[0]["eval_loss"] + 1e-6
     ckpts = trained.of("checkpoint")
     assert [c["step"] for c in ckpts] == [4, 8]
     # keepCheckpoints=2 keeps both; each is a PEFT adapter plus resumable state.
@@ -49,7 +56,7 @@ def test_loss_falls_and_protocol(trained):
     assert (out / "adapter_config.json").is_file() and (out / "adapter_model.safetensors").is_file()
     assert not [p for p in out.parent.iterdir() if ".tmp-" in p.name]
     lines = STEP_LINE.findall(trained.stdout)
-    assert len(lines) == 12 and lines[-1][:2] == ("12", "12"), trained.stdout
+    assert len(lines) == 10 and lines[-1][:2] == ("10", "10"), trained.stdout
 
 
 def test_sigterm_then_resume_matches_uninterrupted(session_root, tiny_model):
@@ -65,7 +72,7 @@ def test_sigterm_then_resume_matches_uninterrupted(session_root, tiny_model):
     assert total == 9  # 5 batches/epoch -> 3 steps/epoch (last one has 1 micro-batch)
 
     job = make_job(session_root, tiny_model, data, name="interrupted",
-                   hyperparameters={**hp, "debugStepDelay": 0.4})
+                   hyperparameters={**hp, "debugStepDelay": 0.25})
     run = start_trainer(session_root, job)
     wait_for_event(run, lambda e: e["type"] == "step" and e["step"] >= 3)
     run.proc.send_signal(signal.SIGTERM)
@@ -88,12 +95,15 @@ def test_sigterm_then_resume_matches_uninterrupted(session_root, tiny_model):
     assert steps_after == list(range(stopped_at + 1, total + 1))
     assert resumed.of("done")[-1]["stopped"] is False
 
-    # Same losses step for step, and the same final adapter.
+    # Same losses step for step, and the same final adapter. On the CPU the
+    # runs are bit-for-bit alike; GPU kernels (and bf16 autocast) may reorder
+    # reductions, so the tolerance is wider there.
+    rel, tol = (1e-2, 1e-3) if cuda_available() else (1e-4, 1e-5)
     full_losses = {e["step"]: e["loss"] for e in full.of("step")}
     for e in resumed.of("step"):
-        assert e["loss"] == pytest.approx(full_losses[e["step"]], rel=1e-4, abs=1e-5), e["step"]
+        assert e["loss"] == pytest.approx(full_losses[e["step"]], rel=rel, abs=tol), e["step"]
     diff = max_diff(load_adapter(full.job["output_dir"]), load_adapter(job["output_dir"]))
-    assert diff < 1e-5, diff
+    assert diff < tol, diff
 
 
 def test_sigusr1_checkpoints_and_exits(session_root, tiny_model, train_data):
@@ -108,6 +118,20 @@ def test_sigusr1_checkpoints_and_exits(session_root, tiny_model, train_data):
     assert done["stopped"] is True and done["step"] < 100
     assert Path(done["adapter_path"], "trainer_state.pt").is_file()
     assert "received SIGUSR1" in run.stdout
+
+
+def test_sigterm_during_setup_stops_cleanly(tmp_path, tiny_model, train_data):
+    job = make_job(tmp_path, tiny_model, train_data, name="early")
+    run = start_trainer(tmp_path, job)
+    wait_for_event(run, lambda e: e["type"] == "heartbeat")
+    run.proc.send_signal(signal.SIGTERM)
+    wait(run)
+    assert run.returncode == 0, run.log()
+    done = run.events[-1]
+    assert done["type"] == "done" and done["stopped"] is True
+    if not run.of("step"):  # the signal landed before the first step
+        assert done["adapter_path"] is None and not run.of("checkpoint")
+    assert not Path(job["output_dir"]).exists()
 
 
 def test_init_adapter_continues_training(session_root, tiny_model, train_data, trained):
@@ -129,7 +153,9 @@ def test_init_adapter_continues_training(session_root, tiny_model, train_data, t
 
 @pytest.mark.parametrize("hp", [
     {"debugInjectNanAtStep": 3},
-    {"learningRate": 1e9, "maxGradNorm": 0, "lrScheduler": "constant"},
+    # Adam's normalised steps and RMSNorm survive merely large rates; an
+    # absurd one overflows fp32 activations on the second step.
+    {"learningRate": 1e30, "maxGradNorm": 0, "lrScheduler": "constant"},
 ], ids=["injected-nan", "huge-lr"])
 def test_nan_loss_stops_without_output(session_root, tiny_model, train_data, hp):
     name = "nan-" + ("inject" if "debugInjectNanAtStep" in hp else "lr")

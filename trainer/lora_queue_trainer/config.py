@@ -109,7 +109,8 @@ def _type_ok(name: str, value: Any, default: Any) -> Any:
             return value
         if isinstance(value, list) and value and all(isinstance(x, str) and x for x in value):
             return value
-        raise ConfigError(f'hyperparameters.targetModules must be "all-linear" or a list of module names, got {value!r}')
+        raise ConfigError('hyperparameters.targetModules must be "all-linear" or a list of module names, '
+                          f"got {value!r}")
     return value
 
 

@@ -20,6 +20,7 @@ class DataError(ValueError):
 class Conversation:
     line: int  # 1-based line number in the JSONL file
     messages: list[dict[str, Any]]
+    tools: Optional[list] = None  # function definitions passed to the chat template
 
 
 def _check_message(lineno: int, idx: int, m: Any) -> None:
@@ -71,7 +72,10 @@ def load_conversations(path: str) -> list[Conversation]:
                 raise DataError(f'line {lineno}: expected an object with a non-empty "messages" list')
             for idx, m in enumerate(obj["messages"]):
                 _check_message(lineno, idx, m)
-            out.append(Conversation(lineno, obj["messages"]))
+            tools = obj.get("tools")
+            if tools is not None and (not isinstance(tools, list) or not all(isinstance(t, dict) for t in tools)):
+                raise DataError(f'line {lineno}: "tools" must be a list of objects')
+            out.append(Conversation(lineno, obj["messages"], tools or None))
     if not out:
         raise DataError(f"dataset {path} has no conversations")
     return out
@@ -95,7 +99,7 @@ def tokenize_conversations(
     skipped = 0
     for i, conv in enumerate(conversations):
         try:
-            s = build_sample(tokenizer, conv.messages, max_length=max_length)
+            s = build_sample(tokenizer, conv.messages, max_length=max_length, tools=conv.tools)
         except TemplateError:
             raise
         except Exception as e:  # the template raised on this conversation's content

@@ -57,16 +57,20 @@ def is_trained_message(message: dict[str, Any]) -> bool:
     return message.get("role") in TRAINED_ROLES and message.get("weight", 1) != 0
 
 
-def _render(tokenizer, messages: Sequence[dict], add_generation_prompt: bool, chat_template: str | None) -> str:
+def _render(tokenizer, messages: Sequence[dict], add_generation_prompt: bool, chat_template: str | None,
+            tools: list | None = None) -> str:
     if not messages:
         # Many templates fail on an empty conversation; the empty prefix
         # renders as nothing for our purposes.
         return ""
+    # `tools` only when given, so tokenizer wrappers that inject their own keep working.
+    extra = {"tools": tools} if tools is not None else {}
     text = tokenizer.apply_chat_template(
         list(messages),
         tokenize=False,
         add_generation_prompt=add_generation_prompt,
         chat_template=chat_template,
+        **extra,
     )
     if not isinstance(text, str):
         raise TemplateError("apply_chat_template(tokenize=False) did not return text")
@@ -74,28 +78,29 @@ def _render(tokenizer, messages: Sequence[dict], add_generation_prompt: bool, ch
 
 
 def find_trained_spans(
-    tokenizer, messages: Sequence[dict[str, Any]], chat_template: str | None = None
+    tokenizer, messages: Sequence[dict[str, Any]], chat_template: str | None = None, tools: list | None = None
 ) -> tuple[str, list[tuple[int, int]]]:
-    """Render ``messages`` and return (text, character spans that train)."""
-    full = _render(tokenizer, messages, False, chat_template)
+    """Render ``messages`` (with the line's ``tools`` definitions, if any) and
+    return (text, character spans that train)."""
+    full = _render(tokenizer, messages, False, chat_template, tools)
     spans: list[tuple[int, int]] = []
     for i, message in enumerate(messages):
         if not is_trained_message(message):
             continue
-        after = _render(tokenizer, messages[: i + 1], False, chat_template)
+        after = _render(tokenizer, messages[: i + 1], False, chat_template, tools)
         if not full.startswith(after):
             raise TemplateError(
                 f"chat template is not prefix-stable: rendering messages[:{i + 1}] "
                 "is not a prefix of the full conversation"
             )
-        plain_before = _render(tokenizer, messages[:i], False, chat_template)
+        plain_before = _render(tokenizer, messages[:i], False, chat_template, tools)
         if not after.startswith(plain_before):
             raise TemplateError(
                 f"chat template is not prefix-stable: rendering messages[:{i}] "
                 f"is not a prefix of messages[:{i + 1}]"
             )
         start = len(plain_before)
-        prompt_before = _render(tokenizer, messages[:i], True, chat_template)
+        prompt_before = _render(tokenizer, messages[:i], True, chat_template, tools)
         if len(prompt_before) > len(plain_before) and after.startswith(prompt_before):
             start = len(prompt_before)
         else:
@@ -119,9 +124,10 @@ def build_sample(
     messages: Sequence[dict[str, Any]],
     max_length: int | None = None,
     chat_template: str | None = None,
+    tools: list | None = None,
 ) -> MaskedSample:
     """Render, tokenize and label one conversation (truncated to ``max_length`` tokens)."""
-    text, spans = find_trained_spans(tokenizer, messages, chat_template)
+    text, spans = find_trained_spans(tokenizer, messages, chat_template, tools)
     # The template already contains BOS etc., so no special tokens are added
     # (this matches apply_chat_template(tokenize=True)).
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)

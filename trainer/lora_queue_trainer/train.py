@@ -1,0 +1,535 @@
+"""The LoRA Queue reference trainer.
+
+Command lines (cwd is the queue root):
+
+    python -m lora_queue_trainer --job runs/<run_id>/job.json
+    python -m lora_queue_trainer.merge --base BASE --adapter ADAPTER --out OUT
+
+The job file, the events protocol, hyperparameters, checkpoint layout, signals
+(SIGTERM / SIGUSR1: finish the step, checkpoint, ``done`` stopped:true, exit 0)
+and error kinds are described in docs/trainer.md.
+
+Exit codes: 0 done (also when stopped by a signal), 1 other, 2 config, 3 data,
+4 nan_loss, 5 gpu_unavailable, 6 cuda_oom.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import re
+import shutil
+import signal
+import sys
+import time
+import traceback
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from .config import ConfigError, Hyperparameters, Job, events_path_from_job_file, load_job
+from .data import DataError
+from .events import EventWriter
+from .masking import IGNORE_INDEX, TemplateError
+
+EXIT_CODES = {"other": 1, "config": 2, "data": 3, "nan_loss": 4, "gpu_unavailable": 5, "cuda_oom": 6}
+
+STATE_JSON = "trainer_state.json"
+STATE_PT = "trainer_state.pt"
+
+
+class TrainerFailure(Exception):
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass
+class CliArgs:
+    job: str
+
+
+class StopRequest:
+    """Set from a signal handler; the loop checks it at step boundaries so a
+    step is never cut in half (which would lose the gradient work and make the
+    checkpoint inconsistent with the optimizer state)."""
+
+    def __init__(self) -> None:
+        self.signal_name: Optional[str] = None
+
+    def __bool__(self) -> bool:
+        return self.signal_name is not None
+
+    def install(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGUSR1):
+            signal.signal(sig, self._handler)
+
+    def _handler(self, signum, _frame) -> None:
+        if self.signal_name is None:
+            self.signal_name = signal.Signals(signum).name
+            print(f"received {self.signal_name}: will checkpoint after the current step and stop", flush=True)
+
+
+def parse_args(argv: Optional[list[str]]) -> CliArgs:
+    p = argparse.ArgumentParser(prog="python -m lora_queue_trainer", description="LoRA Queue reference trainer")
+    p.add_argument("--job", required=True, help="path of job.json")
+    ns = p.parse_args(argv)
+    return CliArgs(job=ns.job)
+
+
+def format_lr(lr: float) -> str:
+    mantissa, exp = f"{lr:.1e}".split("e")
+    return f"{mantissa}e{int(exp)}"
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = parse_args(argv)
+    # Never reach for a hub: base_model is a local folder and runs are unattended.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+    stop = StopRequest()
+    stop.install()
+    events_path = events_path_from_job_file(args.job)
+    events = EventWriter(events_path) if events_path else None
+    job: Optional[Job] = None
+    try:
+        if events is not None:
+            events.status = {"phase": "starting"}
+            events.emit("heartbeat", phase="starting")
+            events.start_heartbeat()
+        job = load_job(args.job)
+        assert events is not None
+        Trainer(job, events, stop).run()
+        return 0
+    except Exception as exc:  # every failure becomes one named error event
+        kind, message = classify(exc, job.hyperparameters if job else None)
+        if kind == "other":
+            traceback.print_exc(file=sys.stderr)
+        print(f"error {kind}: {message}", file=sys.stderr, flush=True)
+        if events is not None:
+            events.emit("error", kind=kind, message=message)
+        return EXIT_CODES[kind]
+    finally:
+        if events is not None:
+            events.close()
+
+
+def classify(exc: BaseException, hp: Optional[Hyperparameters] = None) -> tuple[str, str]:
+    if isinstance(exc, TrainerFailure):
+        return exc.kind, str(exc)
+    if isinstance(exc, (ConfigError, TemplateError)):
+        return "config", str(exc)
+    if isinstance(exc, DataError):
+        return "data", str(exc)
+    if type(exc).__name__ == "OutOfMemoryError" or "CUDA out of memory" in str(exc):
+        # OOM outside a training step (model load, eval): still name the knobs.
+        first = str(exc).splitlines()[0] if str(exc) else "CUDA out of memory"
+        if hp is not None:
+            first = f"CUDA out of memory with batchSize={hp.batchSize}, maxSeqLength={hp.maxSeqLength}: {first}"
+        return "cuda_oom", first
+    return "other", f"{type(exc).__name__}: {exc}"
+
+
+class Trainer:
+    def __init__(self, job: Job, events: EventWriter, stop: StopRequest):
+        self.job = job
+        self.hp: Hyperparameters = job.hyperparameters
+        self.events = events
+        self.stop = stop
+
+    # ------------------------------------------------------------------ setup
+    def _phase(self, phase: str, **extra: Any) -> None:
+        self.events.status = {"phase": phase, **extra}
+
+    def _check_paths(self) -> None:
+        job = self.job
+        if not os.path.isdir(job.base_model) or not os.path.isfile(os.path.join(job.base_model, "config.json")):
+            raise ConfigError(f"base_model {job.base_model!r} is not a local model folder (no config.json)")
+        if not os.path.isfile(job.dataset):
+            raise ConfigError(f"dataset {job.dataset!r} does not exist")
+        for key in ("init_adapter", "resume_from"):
+            path = getattr(job, key)
+            if path and not os.path.isfile(os.path.join(path, "adapter_config.json")):
+                raise ConfigError(f"{key} {path!r} is not a PEFT adapter folder (no adapter_config.json)")
+        if job.resume_from and not os.path.isfile(os.path.join(job.resume_from, STATE_PT)):
+            raise ConfigError(f"resume_from {job.resume_from!r} has no {STATE_PT}")
+
+    def _pick_device(self):
+        import torch
+
+        if torch.cuda.is_available():
+            device = torch.device("cuda", 0)
+        else:
+            if self.hp.requireGpu:
+                raise TrainerFailure("gpu_unavailable", "requireGpu is true but torch sees no usable CUDA device "
+                                     f"(torch {torch.__version__}, CUDA build {torch.version.cuda})")
+            device = torch.device("cpu")
+        bf16 = self.hp.bf16
+        if bf16 == "auto":
+            # On CPUs bf16 matmuls are often slower than fp32 and less exact; only
+            # use it automatically where the GPU supports it natively.
+            bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+        elif bf16 and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+            raise ConfigError("hyperparameters.bf16 is true but this GPU does not support bfloat16")
+        return device, bool(bf16)
+
+    def run(self) -> None:
+        hp, job = self.hp, self.job
+        t0 = time.time()
+        self._check_paths()
+        from .data import batches_per_epoch, load_conversations, pack_examples, tokenize_conversations
+
+        # Validate every line before the slow imports and model load, so a bad
+        # dataset fails in well under a second with its line number.
+        self._phase("reading_dataset")
+        conversations = load_conversations(job.dataset)
+        import torch
+
+        random.seed(hp.seed)
+        torch.manual_seed(hp.seed)
+        device, use_bf16 = self._pick_device()
+        self.device, self.use_bf16 = device, use_bf16
+
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # progress bars only clutter trainer.log
+
+        self._phase("loading_tokenizer")
+        tokenizer = AutoTokenizer.from_pretrained(job.base_model, local_files_only=True)
+        if not getattr(tokenizer, "chat_template", None):
+            raise ConfigError(f"base_model {job.base_model!r} tokenizer has no chat_template")
+        self.pad_id = next(x for x in (tokenizer.pad_token_id, tokenizer.eos_token_id, 0) if x is not None)
+
+        self._phase("tokenizing")
+        examples, skipped = tokenize_conversations(
+            tokenizer, conversations, hp.maxSeqLength,
+            progress=lambda i, n: self._phase("tokenizing", done=i, total=n),
+        )
+        if skipped:
+            print(f"skipped {skipped} conversation(s) with no trained tokens", flush=True)
+        if not examples:
+            raise DataError("no conversation has a trained token (an assistant message with weight 1 "
+                            f"within maxSeqLength={hp.maxSeqLength})")
+        train, evals = self._split(examples)
+        if hp.packing:
+            train = pack_examples(train, hp.maxSeqLength)
+        if self.stop:
+            return self._stop_before_training()
+        self.train_set, self.eval_set = train, evals
+        self.nb = batches_per_epoch(len(train), hp.batchSize)
+        self.steps_per_epoch = math.ceil(self.nb / hp.gradientAccumulation)
+        total = math.ceil(hp.epochs * self.steps_per_epoch)
+        if hp.maxSteps is not None:
+            total = min(total, hp.maxSteps)
+        self.total_steps = max(1, total)
+
+        self._phase("loading_model")
+        dtype = torch.bfloat16 if use_bf16 else torch.float32
+        model = AutoModelForCausalLM.from_pretrained(job.base_model, dtype=dtype, local_files_only=True)
+        model.config.use_cache = False  # caching is for generation; it only costs memory here
+        model.to(device)
+        if hp.gradientCheckpointing:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        self.model = self._wrap_peft(model)
+        self.model.train()
+
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        if not params:
+            raise ConfigError("no trainable parameters: check hyperparameters.targetModules")
+        self.params = params
+        self.optimizer = torch.optim.AdamW(params, lr=hp.learningRate, weight_decay=hp.weightDecay)
+        from transformers import get_scheduler
+
+        self.scheduler = get_scheduler(hp.lrScheduler, self.optimizer, num_warmup_steps=hp.warmupSteps,
+                                       num_training_steps=self.total_steps)
+        self.step, self.epoch, self.pos = 0, 0, 0
+        self.last_loss: Optional[float] = None
+        if job.resume_from:
+            self._restore(job.resume_from)
+
+        n_trainable = sum(p.numel() for p in params)
+        self.events.emit(
+            "start", total_steps=self.total_steps, world_size=1, device=self._device_name(),
+            run_id=job.run_id, resumed_from_step=self.step if job.resume_from else None,
+            train_examples=len(train), eval_examples=len(evals), trainable_parameters=n_trainable,
+            bf16=use_bf16, setup_seconds=round(time.time() - t0, 3),
+        )
+        print(f"start: {len(train)} train rows, {len(evals)} eval, {self.total_steps} steps, "
+              f"device {self._device_name()}, bf16 {use_bf16}, trainable params {n_trainable}", flush=True)
+        self._train_loop()
+
+    def _device_name(self) -> str:
+        import torch
+
+        if self.device.type == "cuda":
+            return f"cuda:0 ({torch.cuda.get_device_name(0)})"
+        return "cpu"
+
+    def _split(self, examples):
+        hp = self.hp
+        if hp.evalSplit <= 0 or len(examples) < 2:
+            return examples, []
+        import torch
+
+        g = torch.Generator()
+        g.manual_seed(hp.seed)
+        order = torch.randperm(len(examples), generator=g).tolist()
+        n_eval = min(len(examples) - 1, max(1, round(len(examples) * hp.evalSplit)))
+        eval_idx = set(order[:n_eval])
+        train = [e for i, e in enumerate(examples) if i not in eval_idx]
+        evals = [e for i, e in enumerate(examples) if i in eval_idx]
+        return train, evals
+
+    def _wrap_peft(self, model):
+        from peft import LoraConfig, PeftModel, get_peft_model
+
+        hp, job = self.hp, self.job
+        source = job.resume_from or job.init_adapter
+        if source:
+            # Continue the given adapter as it is: its own rank/alpha/targets win
+            # over the hyperparameters, and its weights are not re-initialised.
+            with open(os.path.join(source, "adapter_config.json")) as fh:
+                acfg = json.load(fh)
+            if acfg.get("r") != hp.loraRank:
+                print(f"note: continuing adapter {source} with its rank {acfg.get('r')} "
+                      f"(hyperparameters.loraRank={hp.loraRank} ignored)", flush=True)
+            return PeftModel.from_pretrained(model, source, is_trainable=True)
+        cfg = LoraConfig(
+            r=hp.loraRank, lora_alpha=hp.loraAlpha, lora_dropout=hp.loraDropout,
+            target_modules=hp.targetModules, task_type="CAUSAL_LM", bias="none",
+        )
+        try:
+            return get_peft_model(model, cfg)
+        except ValueError as e:
+            raise ConfigError(f"hyperparameters.targetModules: {e}") from None
+
+    # ------------------------------------------------------------ checkpoints
+    def _rng_state(self) -> dict:
+        import torch
+
+        state = {"python": random.getstate(), "torch": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            state["cuda"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def _restore(self, path: str) -> None:
+        import torch
+
+        # weights_only: the state holds only tensors and plain containers, so a
+        # tampered checkpoint cannot run code through pickle.
+        st = torch.load(os.path.join(path, STATE_PT), map_location="cpu", weights_only=True)
+        self.optimizer.load_state_dict(st["optimizer"])
+        self.scheduler.load_state_dict(st["scheduler"])
+        self.step, self.epoch, self.pos = st["step"], st["epoch"], st["batch_in_epoch"]
+        self.last_loss = st.get("last_loss")
+        rng = st["rng"]
+        random.setstate(rng["python"])
+        torch.set_rng_state(rng["torch"])
+        if "cuda" in rng and self.device.type == "cuda":
+            torch.cuda.set_rng_state_all(rng["cuda"])
+        if st.get("train_rows") != len(self.train_set):
+            print(f"warning: checkpoint saw {st.get('train_rows')} training rows, dataset now has "
+                  f"{len(self.train_set)}; the data position is kept as is", flush=True)
+        print(f"resumed from {path} at step {self.step} (epoch {self.epoch}, batch {self.pos})", flush=True)
+
+    def _save_checkpoint(self) -> str:
+        import torch
+
+        from .fsutil import publish_dir, temp_sibling
+
+        root = Path(self.job.checkpoint_root)
+        final = root / f"step-{self.step}"
+        tmp = temp_sibling(final)
+        self.model.save_pretrained(tmp)
+        state = {
+            "step": self.step, "epoch": self.epoch, "batch_in_epoch": self.pos,
+            "total_steps": self.total_steps, "train_rows": len(self.train_set),
+            "last_loss": self.last_loss, "run_id": self.job.run_id,
+        }
+        torch.save({**state, "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                    "rng": self._rng_state()}, tmp / STATE_PT)
+        (tmp / STATE_JSON).write_text(json.dumps({**state, "hyperparameters": asdict(self.hp)}, indent=2))
+        publish_dir(tmp, final)
+        self.events.emit("checkpoint", step=self.step, path=str(final.resolve()))
+        print(f"checkpoint step {self.step}: {final}", flush=True)
+        self._prune(root, keep=final)
+        return str(final.resolve())
+
+    def _prune(self, root: Path, keep: Path) -> None:
+        if self.hp.keepCheckpoints <= 0:
+            return
+        found = []
+        for d in root.iterdir():
+            m = re.fullmatch(r"step-(\d+)", d.name)
+            if m and d.is_dir():
+                found.append((int(m.group(1)), d))
+        found.sort()
+        for _n, d in found[: max(0, len(found) - self.hp.keepCheckpoints)]:
+            if d != keep:
+                shutil.rmtree(d, ignore_errors=True)
+
+    def _save_final(self) -> str:
+        from .fsutil import publish_dir, temp_sibling
+
+        out = Path(self.job.output_dir)
+        tmp = temp_sibling(out)
+        self.model.save_pretrained(tmp)
+        publish_dir(tmp, out)
+        return str(out.resolve())
+
+    # ------------------------------------------------------------- training
+    def _batch(self, rows):
+        from .data import collate
+
+        ids, labels, attn = collate(rows, self.pad_id)
+        return ids.to(self.device), labels.to(self.device), attn.to(self.device)
+
+    def _loss_sum(self, ids, labels, attn):
+        """Summed next-token cross-entropy over trained tokens (fp32)."""
+        import torch
+        import torch.nn.functional as F
+
+        with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.use_bf16):
+            logits = self.model(input_ids=ids, attention_mask=attn).logits
+        shift_logits = logits[:, :-1, :].float()
+        shift_labels = labels[:, 1:]
+        return F.cross_entropy(shift_logits.reshape(-1, shift_logits.size(-1)), shift_labels.reshape(-1),
+                               ignore_index=IGNORE_INDEX, reduction="sum")
+
+    def _oom(self, exc, rows) -> TrainerFailure:
+        width = max(len(r.input_ids) for r in rows)
+        detail = str(exc).splitlines()[0] if str(exc) else ""
+        return TrainerFailure(
+            "cuda_oom",
+            f"CUDA out of memory at step {self.step + 1} with batchSize={self.hp.batchSize}, "
+            f"maxSeqLength={self.hp.maxSeqLength} (this batch: {len(rows)} rows x {width} tokens, "
+            f"gradientCheckpointing={self.hp.gradientCheckpointing}); lower batchSize or maxSeqLength, "
+            f"or enable gradientCheckpointing. {detail}")
+
+    def _train_step(self, order) -> tuple[float, float, int]:
+        """One optimizer step over up to gradientAccumulation micro-batches.
+        Returns (mean loss per trained token, grad norm, tokens processed)."""
+        import torch
+
+        hp = self.hp
+        windows = []
+        for b in range(self.pos, min(self.pos + hp.gradientAccumulation, self.nb)):
+            idx = order[b * hp.batchSize:(b + 1) * hp.batchSize]
+            windows.append([self.train_set[i] for i in idx])
+        # Normalise by the trained tokens of the whole window so accumulation
+        # gives the same gradient as one big batch.
+        n_trained = sum(1 for rows in windows for r in rows for x in r.labels[1:] if x != IGNORE_INDEX)
+        n_tokens = sum(len(r.input_ids) for rows in windows for r in rows)
+        total = 0.0
+        self.optimizer.zero_grad(set_to_none=True)
+        for rows in windows:
+            try:
+                ids, labels, attn = self._batch(rows)
+                loss = self._loss_sum(ids, labels, attn) / max(1, n_trained)
+                if hp.debugInjectNanAtStep is not None and self.step + 1 == hp.debugInjectNanAtStep:
+                    loss = loss * float("nan")  # fault injection (test only)
+                if not torch.isfinite(loss):
+                    raise TrainerFailure("nan_loss", f"loss is {loss.item()} at step {self.step + 1} "
+                                         f"(epoch {self.epoch}); stopped before the optimizer step, "
+                                         f"no adapter written. Lower learningRate or check the data.")
+                loss.backward()
+            except torch.OutOfMemoryError as e:
+                raise self._oom(e, rows) from None
+            total += loss.item()
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.params, hp.maxGradNorm if hp.maxGradNorm > 0 else float("inf"))
+        if not torch.isfinite(grad_norm):
+            raise TrainerFailure("nan_loss", f"gradient norm is {grad_norm.item()} at step {self.step + 1} "
+                                 f"(loss {total:.4f}); stopped before the optimizer step, no adapter written.")
+        self.lr_used = self.optimizer.param_groups[0]["lr"]  # report the rate this step used, not the next one
+        self.optimizer.step()
+        self.scheduler.step()
+        self.pos += len(windows)
+        return total, float(grad_norm.item()), n_tokens
+
+    def _evaluate(self) -> Optional[float]:
+        import torch
+
+        if not self.eval_set:
+            return None
+        self.model.eval()
+        total, count = 0.0, 0
+        bs = self.hp.batchSize
+        with torch.no_grad():
+            for i in range(0, len(self.eval_set), bs):
+                rows = self.eval_set[i:i + bs]
+                ids, labels, attn = self._batch(rows)
+                total += self._loss_sum(ids, labels, attn).item()
+                count += int((labels[:, 1:] != IGNORE_INDEX).sum().item())
+        self.model.train()
+        loss = total / max(1, count)
+        self.events.emit("eval", step=self.step, eval_loss=loss)
+        print(f"eval step {self.step} eval_loss {loss:.4f}", flush=True)
+        return loss
+
+    def _stop_before_training(self) -> None:
+        """A stop request during setup: nothing was trained, so nothing new to save."""
+        path = str(Path(self.job.resume_from).resolve()) if self.job.resume_from else None
+        self.events.emit("done", adapter_path=path, final_loss=None, stopped=True, step=0,
+                         signal=self.stop.signal_name)
+        print(f"stopped by {self.stop.signal_name} before training started", flush=True)
+
+    def _finish_stopped(self, saved_at: Optional[int], path: Optional[str]) -> None:
+        if self.step > 0 and saved_at != self.step:
+            path = self._save_checkpoint()
+        elif path is None and self.job.resume_from:
+            path = str(Path(self.job.resume_from).resolve())
+        self.events.emit("done", adapter_path=path, final_loss=self.last_loss, stopped=True, step=self.step,
+                         signal=self.stop.signal_name)
+        print(f"stopped by {self.stop.signal_name} at step {self.step}; checkpoint {path}", flush=True)
+
+    def _train_loop(self) -> None:
+        from .data import epoch_order
+
+        hp = self.hp
+        eval_every = hp.evalEverySteps or hp.checkpointEverySteps
+        saved_at: Optional[int] = self.step if self.job.resume_from else None
+        last_ckpt: Optional[str] = None
+        if self.stop:
+            return self._finish_stopped(saved_at, None)
+        self._phase("training", step=self.step, total_steps=self.total_steps)
+        order = epoch_order(len(self.train_set), hp.seed, self.epoch)
+        order_epoch = self.epoch
+        while self.step < self.total_steps:
+            if order_epoch != self.epoch:
+                order = epoch_order(len(self.train_set), hp.seed, self.epoch)
+                order_epoch = self.epoch
+            t = time.time()
+            loss, grad_norm, n_tokens = self._train_step(order)
+            epoch_float = self.epoch + self.pos / self.nb
+            if self.pos >= self.nb:
+                self.epoch, self.pos = self.epoch + 1, 0
+            self.step += 1
+            self.last_loss = loss
+            dt = max(time.time() - t, 1e-9)
+            lr = self.lr_used
+            self._phase("training", step=self.step, total_steps=self.total_steps)
+            if self.step % hp.logEverySteps == 0 or self.step == self.total_steps:
+                tps = n_tokens / dt
+                self.events.emit("step", step=self.step, epoch=round(epoch_float, 4), loss=loss, lr=lr,
+                                 grad_norm=grad_norm, tokens_per_second=round(tps, 1))
+                print(f"step {self.step}/{self.total_steps} loss {loss:.4f} lr {format_lr(lr)} tok/s {tps:.0f}",
+                      flush=True)
+            if self.step % eval_every == 0 and self.step < self.total_steps:
+                self._evaluate()
+            if self.step % hp.checkpointEverySteps == 0 and self.step < self.total_steps:
+                last_ckpt = self._save_checkpoint()
+                saved_at = self.step
+            if self.stop and self.step < self.total_steps:
+                return self._finish_stopped(saved_at, last_ckpt if saved_at == self.step else None)
+            if hp.debugStepDelay:
+                time.sleep(hp.debugStepDelay)
+        self._evaluate()
+        path = self._save_final()
+        self.events.emit("done", adapter_path=path, final_loss=self.last_loss, stopped=False, step=self.step)
+        print(f"done: {self.step} steps, final loss {self.last_loss:.4f}, adapter {path}", flush=True)
