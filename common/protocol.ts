@@ -20,3 +20,49 @@ export type DiagnosticFixData =
   | { readonly title: string; readonly deleteLine: true };
 
 export const DIAGNOSTIC_SOURCE = 'lora-queue';
+
+/** Token and length statistics of one dataset (the `lora-queue stats` JSON, one file). */
+export interface DatasetStats {
+  readonly file: string;
+  readonly examples: number;
+  readonly tokens: number;
+  readonly trainableTokens: number;
+  readonly minTokens: number;
+  readonly p50Tokens: number;
+  readonly p95Tokens: number;
+  readonly maxTokens: number;
+  readonly overLength: number;
+  readonly maxSeqLength: number;
+  readonly roles: Record<string, number>;
+  readonly duplicates: number;
+}
+
+/** Client → server: the statistics of an open dataset (waits until every line is counted). */
+export namespace DatasetStatsRequest {
+  export const method = 'loraQueue/datasetStats' as const;
+  export const direction = 'clientToServer' as const;
+  export interface Params {
+    readonly uri: string;
+  }
+  export type Result = { readonly stats: DatasetStats } | { readonly error: string };
+}
+
+/** One run of text in the loss-mask preview: tokens that train, or tokens that are masked. */
+export interface MaskSegment {
+  readonly text: string;
+  readonly trainable: boolean;
+}
+
+/** Client → server: an example as the model sees it after the chat template, with its loss mask. */
+export namespace LossMaskPreviewRequest {
+  export const method = 'loraQueue/lossMaskPreview' as const;
+  export const direction = 'clientToServer' as const;
+  export interface Params {
+    readonly uri: string;
+    /** 0-based line of the example. */
+    readonly line: number;
+  }
+  export type Result =
+    | { readonly segments: readonly MaskSegment[]; readonly tokens: number; readonly trainable: number | null; readonly model: string }
+    | { readonly error: string };
+}

@@ -123,7 +123,7 @@ WEATHER_TOOL = {
     "type": "function",
     "function": {
         "name": "get_weather",
-        "description": "Current weather for a city.",
+        "description": "Current weather for a city (température, météo — 天気).",
         "parameters": {
             "type": "object",
             "properties": {"city": {"type": "string", "description": "City name, e.g. Paris"}},

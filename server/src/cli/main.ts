@@ -2,17 +2,21 @@
  * `lora-queue`: the headless CLI on the same engine as the editor.
  *
  *   lora-queue validate [--format text|json] [--config FILE] FILE...   exit 0 clean, 1 errors, 2 usage or I/O failure
+ *   lora-queue stats [--format text|json] [--config FILE] FILE...      token statistics with the model's tokenizer
  *   lora-queue lsp --stdio                                              the language server over stdio
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { processOutput, type Output } from './output';
+import { runStats } from './stats';
 import { runValidate } from './validate';
 
 const USAGE = `usage: lora-queue <command> [options]
 
 commands:
   validate [--format text|json] [--config FILE] FILE...   check chat-JSONL datasets (FILE may be a glob, a folder, or - for stdin)
+                                                           and lora-queue.json files
+  stats [--format text|json] [--config FILE] FILE...      token and length statistics with the base model's tokenizer and chat template
   lsp --stdio                                              serve the language server over stdio
 
 exit status of validate: 0 no errors, 1 errors found, 2 usage or I/O failure`;
@@ -34,6 +38,20 @@ export async function main(argv: readonly string[], out: Output = processOutput(
         if (values.format !== 'text' && values.format !== 'json') return usage(out, `--format must be text or json, not ${values.format}`);
         if (positionals.length === 0) return usage(out, 'validate needs at least one FILE (or - for standard input)');
         return await runValidate({ format: values.format, config: values.config, operands: positionals }, out, process.stdin);
+      }
+      case 'stats': {
+        const { values, positionals } = parseArgs({
+          args: rest as string[],
+          options: { format: { type: 'string', default: 'text' }, config: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+          allowPositionals: true,
+        });
+        if (values.help) {
+          out.line(USAGE);
+          return 0;
+        }
+        if (values.format !== 'text' && values.format !== 'json') return usage(out, `--format must be text or json, not ${values.format}`);
+        if (positionals.length === 0) return usage(out, 'stats needs at least one FILE');
+        return await runStats({ format: values.format, config: values.config, operands: positionals }, out);
       }
       case 'lsp': {
         if (!rest.includes('--stdio')) return usage(out, 'lsp needs --stdio');

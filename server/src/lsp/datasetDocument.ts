@@ -5,12 +5,33 @@
  */
 import { DiagnosticSink, duplicateMessage, fileDiagnostic, atLine, type FileDiagnostic, type ValidateOptions } from '../dataset/file';
 import { validateLine, type LineResult } from '../dataset/line';
+import type { LineCount } from '../tokens/protocol';
+import { tooLongDiagnostic } from '../tokens/tooLong';
 
 interface LineRecord {
   /** undefined while dirty. */
   result: LineResult | undefined;
   length: number;
   bom: boolean;
+  /** Token count from the token worker; undefined until counted (a changed line is a new record). */
+  tokens?: LineCount;
+}
+
+/** An example waiting for its token count: the record is the key, the text what to count. */
+export interface PendingTokens {
+  readonly key: object;
+  readonly text: string;
+}
+
+export interface TokenTotals {
+  readonly examples: number;
+  readonly counted: number;
+  readonly tokens: number;
+  readonly trainable: number;
+  readonly overLength: number;
+  readonly lengths: number[];
+  readonly roles: Record<string, number>;
+  readonly duplicates: number;
 }
 
 export interface LineChange {
@@ -26,6 +47,8 @@ export class DatasetDocument {
   private readonly hashCounts = new Map<number, number>();
   private readonly duplicated = new Set<number>();
   private dirty = 0;
+  /** maxSeqLength of the configuration in force, when a tokenizer is available. */
+  private maxSeqLength: number | undefined;
 
   constructor(private opts: ValidateOptions, lineCount: number) {
     this.records = Array.from({ length: lineCount }, () => ({ result: undefined, length: 0, bom: false }));
@@ -38,6 +61,63 @@ export class DatasetDocument {
 
   get dirtyLines(): number {
     return this.dirty;
+  }
+
+  /** Sets the token limit; undefined turns token diagnostics off (no base model). */
+  setTokenLimit(maxSeqLength: number | undefined): void {
+    this.maxSeqLength = maxSeqLength;
+  }
+
+  /** Up to `limit` examples (after revalidation) that have no token count yet. */
+  pendingTokens(lineText: (line: number) => string, limit: number): PendingTokens[] {
+    const out: PendingTokens[] = [];
+    for (let i = 0; i < this.records.length && out.length < limit; i++) {
+      const rec = this.records[i]!;
+      if (rec.result?.parsed && rec.tokens === undefined) {
+        const t = lineText(i);
+        out.push({ key: rec, text: rec.bom ? t.slice(1) : t });
+      }
+    }
+    return out;
+  }
+
+  /** The model changed: every count is stale. */
+  clearTokens(): void {
+    for (const r of this.records) delete r.tokens;
+  }
+
+  setTokens(key: object, count: LineCount): void {
+    (key as LineRecord).tokens = count;
+  }
+
+  tokensAt(line: number): LineCount | undefined {
+    return this.records[line]?.tokens;
+  }
+
+  /** Whole-file token figures over the examples counted so far. */
+  tokenTotals(): TokenTotals {
+    let examples = 0;
+    let counted = 0;
+    let tokens = 0;
+    let trainable = 0;
+    let overLength = 0;
+    const lengths: number[] = [];
+    const roles: Record<string, number> = {};
+    for (const rec of this.records) {
+      if (!rec.result?.parsed) continue;
+      examples++;
+      const t = rec.tokens;
+      if (!t || !('tokens' in t)) continue;
+      counted++;
+      tokens += t.tokens;
+      trainable += t.trainable ?? 0;
+      lengths.push(t.tokens);
+      if (this.maxSeqLength !== undefined && t.tokens > this.maxSeqLength) overLength++;
+      for (const [r, n] of Object.entries(t.roles ?? {})) roles[r] = (roles[r] ?? 0) + n;
+    }
+    let duplicates = 0;
+    for (const h of this.duplicated) duplicates += (this.hashCounts.get(h) ?? 1) - 1;
+    return { examples, counted, tokens, trainable, overLength, lengths, roles, duplicates };
   }
 
   setOptions(opts: ValidateOptions): void {
@@ -89,6 +169,11 @@ export class DatasetDocument {
         });
       }
       for (const d of r.diagnostics) sink.add(atLine(i, d));
+      const t = rec.tokens;
+      if (this.maxSeqLength !== undefined && t && 'tokens' in t) {
+        const long = tooLongDiagnostic(t, this.maxSeqLength);
+        if (long) sink.add(fileDiagnostic('too-long', i, 0, rec.length, long.message));
+      }
       if (r.hash !== undefined && this.duplicated.has(r.hash)) {
         const first = firstOf.get(r.hash);
         if (first === undefined) firstOf.set(r.hash, i);

@@ -15,19 +15,28 @@ import {
   type TextEdit,
 } from 'vscode-languageserver';
 import { TextDocument } from 'vscode-languageserver-textdocument';
-import { DIAGNOSTIC_SOURCE, SETTINGS_SECTION, type ClientSettings, type DiagnosticFixData } from '../../../common/protocol';
+import { DatasetStatsRequest, DIAGNOSTIC_SOURCE, LossMaskPreviewRequest, SETTINGS_SECTION, type ClientSettings, type DiagnosticFixData } from '../../../common/protocol';
 import { basename } from 'node:path';
 import { checkConfigText } from '../config/diagnostics';
 import { ConfigStore, findConfig, validateOptionsFrom } from '../config/load';
 import { CONFIG_FILE } from '../config/schema';
 import type { FileDiagnostic, ValidateOptions } from '../dataset/file';
 import { DatasetDocument } from './datasetDocument';
+import { TokenService, tokenSetup, type TokenSetup } from './tokenService';
 
 interface OpenDataset {
   text: TextDocument;
   model: DatasetDocument;
   timer: NodeJS.Timeout | undefined;
+  /** Where token counts come from, or why there are none. */
+  tokens: TokenSetup | { readonly why: string };
+  pumping: boolean;
+  /** Resolvers waiting for every line to be counted (datasetStats). */
+  idle: (() => void)[];
 }
+
+/** Lines per request to the token worker: small enough that edits interleave, large enough to batch. */
+const TOKEN_BATCH = 128;
 
 /** Coalesces bursts of edits (paste, multi-cursor, macros); single keystrokes are far apart. */
 const PUBLISH_DELAY_MS = 15;
@@ -43,14 +52,73 @@ export function startServer(connection: Connection): void {
 
   const log = (msg: string): void => connection.console.log(msg);
 
-  /** Dataset options from the configuration in force (the last good one), never from a broken edit. */
-  const optionsFor = (uri: string): ValidateOptions => {
+  const tokenService = new TokenService(log);
+
+  /** Dataset options and token setup from the configuration in force (the last good one), never from a broken edit. */
+  const settingsFor = (uri: string): { opts: ValidateOptions; tokens: TokenSetup | { why: string } } => {
     const start = uri.startsWith('file:') ? dirname(fileURLToPath(uri)) : workspaceRoot;
     const file = start ? findConfig(start) : undefined;
     const inForce = file ? configs.refresh(file) : undefined;
     if (file && !inForce) log(`${file} has errors and no earlier valid version: datasets are checked with default settings`);
     const base = validateOptionsFrom(inForce?.config);
-    return settings.maxDiagnosticsPerFile ? { ...base, maxDiagnostics: settings.maxDiagnosticsPerFile } : base;
+    const opts = settings.maxDiagnosticsPerFile ? { ...base, maxDiagnostics: settings.maxDiagnosticsPerFile } : base;
+    return { opts, tokens: tokenSetup(inForce?.config, file) };
+  };
+
+  const applySettings = (uri: string, d: OpenDataset): void => {
+    const { opts, tokens } = settingsFor(uri);
+    d.model.setOptions(opts);
+    const before = 'modelDir' in d.tokens ? d.tokens.modelDir : undefined;
+    if (!('modelDir' in tokens) || tokens.modelDir !== before) d.model.clearTokens();
+    d.model.setTokenLimit('modelDir' in tokens ? tokens.maxSeqLength : undefined);
+    d.tokens = tokens;
+  };
+
+  const lineTextOf = (doc: TextDocument): ((line: number) => string) => {
+    const text = doc.getText();
+    return (line: number): string => {
+      const start = doc.offsetAt({ line, character: 0 });
+      let end = line + 1 < doc.lineCount ? doc.offsetAt({ line: line + 1, character: 0 }) : text.length;
+      if (end > start && text.charCodeAt(end - 1) === 10) end--;
+      if (end > start && text.charCodeAt(end - 1) === 13) end--;
+      return text.slice(start, end);
+    };
+  };
+
+  /** Counts the lines that have no count yet, a batch at a time, then republishes (too-long, CodeLens). */
+  const pumpTokens = async (uri: string): Promise<void> => {
+    const d = docs.get(uri);
+    if (!d || d.pumping) return;
+    if (!('modelDir' in d.tokens)) return settle(d);
+    const w = tokenService.worker(d.tokens.modelDir);
+    if ('failed' in w) return settle(d);
+    d.pumping = true;
+    let counted = 0;
+    try {
+      for (;;) {
+        if (docs.get(uri) !== d || !('modelDir' in d.tokens)) return;
+        const pending = d.model.pendingTokens(lineTextOf(d.text), TOKEN_BATCH);
+        if (pending.length === 0) break;
+        const results = await w.count(pending.map((p) => p.text), { maxSeqLength: d.tokens.maxSeqLength, stats: true });
+        pending.forEach((p, i) => d.model.setTokens(p.key, results[i]!));
+        counted += pending.length;
+      }
+    } catch (e) {
+      log(`token counting stopped for ${uri}: ${(e as Error).message}`);
+    } finally {
+      d.pumping = false;
+    }
+    if (counted > 0) {
+      schedule(uri);
+      void connection.sendRequest('workspace/codeLens/refresh').catch(() => undefined);
+    }
+    settle(d);
+  };
+
+  const settle = (d: OpenDataset): void => {
+    const waiting = d.idle;
+    d.idle = [];
+    for (const f of waiting) f();
   };
 
   const isDataset = (doc: { uri: string; languageId: string }): boolean => doc.languageId === 'jsonl' || doc.uri.endsWith('.jsonl');
@@ -77,7 +145,7 @@ export function startServer(connection: Connection): void {
   /** A saved config change applies to every open dataset. */
   const revalidateAll = (): void => {
     for (const [uri, d] of docs) {
-      d.model.setOptions(optionsFor(uri));
+      applySettings(uri, d);
       schedule(uri);
     }
   };
@@ -86,17 +154,10 @@ export function startServer(connection: Connection): void {
     const d = docs.get(uri);
     if (!d) return;
     d.timer = undefined;
-    const text = d.text.getText();
-    const doc = d.text;
-    const lineText = (line: number): string => {
-      const start = doc.offsetAt({ line, character: 0 });
-      let end = line + 1 < doc.lineCount ? doc.offsetAt({ line: line + 1, character: 0 }) : text.length;
-      if (end > start && text.charCodeAt(end - 1) === 10) end--;
-      if (end > start && text.charCodeAt(end - 1) === 13) end--;
-      return text.slice(start, end);
-    };
-    const diagnostics = d.model.diagnostics(lineText).map(toLspDiagnostic);
-    void connection.sendDiagnostics({ uri, version: doc.version, diagnostics });
+    const diagnostics = d.model.diagnostics(lineTextOf(d.text)).map(toLspDiagnostic);
+    void connection.sendDiagnostics({ uri, version: d.text.version, diagnostics });
+    // Tokens come after, never before, the syntax diagnostics.
+    void pumpTokens(uri);
   };
 
   const schedule = (uri: string): void => {
@@ -116,6 +177,8 @@ export function startServer(connection: Connection): void {
       capabilities: {
         textDocumentSync: { openClose: true, change: TextDocumentSyncKind.Incremental, save: { includeText: false } },
         codeActionProvider: { codeActionKinds: [CodeActionKind.QuickFix] },
+        hoverProvider: true,
+        codeLensProvider: { resolveProvider: false },
       },
       serverInfo: { name: 'lora-queue', version: '0.1.0' },
     };
@@ -140,7 +203,10 @@ export function startServer(connection: Connection): void {
     }
     if (!isDataset(t)) return;
     const text = TextDocument.create(t.uri, t.languageId, t.version, t.text);
-    docs.set(t.uri, { text, model: new DatasetDocument(optionsFor(t.uri), text.lineCount), timer: undefined });
+    const { opts } = settingsFor(t.uri);
+    const d: OpenDataset = { text, model: new DatasetDocument(opts, text.lineCount), timer: undefined, tokens: { why: 'not loaded' }, pumping: false, idle: [] };
+    applySettings(t.uri, d);
+    docs.set(t.uri, d);
     publish(t.uri);
   });
 
@@ -189,6 +255,7 @@ export function startServer(connection: Connection): void {
     }
     const d = docs.get(textDocument.uri);
     if (d?.timer) clearTimeout(d.timer);
+    if (d) settle(d);
     docs.delete(textDocument.uri);
     void connection.sendDiagnostics({ uri: textDocument.uri, diagnostics: [] });
   });
@@ -219,8 +286,85 @@ export function startServer(connection: Connection): void {
     return actions;
   });
 
+  connection.onHover(({ textDocument, position }) => {
+    const d = docs.get(textDocument.uri);
+    if (!d) return null;
+    const t = d.model.tokensAt(position.line);
+    let value: string;
+    if (!('modelDir' in d.tokens)) value = `Token counts: ${d.tokens.why}.`;
+    else if (!t) return d.model.lineCount > position.line ? { contents: { kind: 'markdown', value: 'Counting tokens…' } } : null;
+    else if ('skipped' in t) return null;
+    else if ('error' in t) value = `The chat template cannot render this example: ${t.error}`;
+    else {
+      const share = t.trainable === null ? `trainable tokens unknown (${t.maskError ?? 'template not prefix-stable'})` : `**${fmt(t.trainable)} trainable** (${t.tokens ? Math.round((100 * t.trainable) / t.tokens) : 0}%)`;
+      const roles = Object.entries(t.roles ?? {}).map(([r, n]) => `${r} ${n}`).join(', ');
+      const over = t.tokens > d.tokens.maxSeqLength ? ` — **${fmt(t.tokens - d.tokens.maxSeqLength)} over** maxSeqLength ${fmt(d.tokens.maxSeqLength)}` : ` of maxSeqLength ${fmt(d.tokens.maxSeqLength)}`;
+      value = `**${fmt(t.tokens)} tokens** after the chat template${over} · ${share}${roles ? ` · messages: ${roles}` : ''}`;
+    }
+    return { contents: { kind: 'markdown', value } };
+  });
+
+  connection.onCodeLens(({ textDocument }) => {
+    const d = docs.get(textDocument.uri);
+    if (!d || !('modelDir' in d.tokens)) return [];
+    const t = d.model.tokenTotals();
+    const counting = t.counted < t.examples ? ` · counting ${fmt(t.counted)}/${fmt(t.examples)}…` : '';
+    const title = `${fmt(t.examples)} examples · ${fmt(t.tokens)} tokens · ${fmt(t.trainable)} trainable${t.overLength ? ` · ${fmt(t.overLength)} over ${fmt(d.tokens.maxSeqLength)}` : ''}${counting}`;
+    return [{ range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } }, command: { title, command: 'loraQueue.showDatasetStats', arguments: [textDocument.uri] } }];
+  });
+
+  connection.onRequest(DatasetStatsRequest.method, async ({ uri }: DatasetStatsRequest.Params): Promise<DatasetStatsRequest.Result> => {
+    const d = docs.get(uri);
+    if (!d) return { error: 'the dataset is not open' };
+    if (!('modelDir' in d.tokens)) return { error: d.tokens.why };
+    await new Promise<void>((res) => {
+      d.idle.push(res);
+      void pumpTokens(uri);
+    });
+    const t = d.model.tokenTotals();
+    const sorted = t.lengths.slice().sort((a, b) => a - b);
+    const pct = (p: number): number => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]! : 0);
+    return {
+      stats: {
+        file: uri.startsWith('file:') ? fileURLToPath(uri) : uri,
+        examples: t.examples,
+        tokens: t.tokens,
+        trainableTokens: t.trainable,
+        minTokens: sorted[0] ?? 0,
+        p50Tokens: pct(50),
+        p95Tokens: pct(95),
+        maxTokens: sorted[sorted.length - 1] ?? 0,
+        overLength: t.overLength,
+        maxSeqLength: d.tokens.maxSeqLength,
+        roles: t.roles,
+        duplicates: t.duplicates,
+      },
+    };
+  });
+
+  connection.onRequest(LossMaskPreviewRequest.method, async ({ uri, line }: LossMaskPreviewRequest.Params): Promise<LossMaskPreviewRequest.Result> => {
+    const d = docs.get(uri);
+    if (!d) return { error: 'the dataset is not open' };
+    if (!('modelDir' in d.tokens)) return { error: d.tokens.why };
+    const w = tokenService.worker(d.tokens.modelDir);
+    if ('failed' in w) return { error: `the tokenizer could not be loaded: ${w.failed}` };
+    const text = lineTextOf(d.text)(line).replace(/^\ufeff/, '');
+    try {
+      const [count] = await w.count([text], { maxSeqLength: d.tokens.maxSeqLength });
+      if (!count || !('tokens' in count)) return { error: count && 'error' in count ? count.error : `line ${line + 1} is not an example` };
+      const segments = await w.preview(text);
+      return { segments, tokens: count.tokens, trainable: count.trainable, model: d.tokens.modelDir };
+    } catch (e) {
+      return { error: (e as Error).message };
+    }
+  });
+
+  connection.onShutdown(() => tokenService.close());
+
   connection.listen();
 }
+
+const fmt = (n: number): string => n.toLocaleString('en-US');
 
 const SEVERITY = { error: DiagnosticSeverity.Error, warning: DiagnosticSeverity.Warning, info: DiagnosticSeverity.Information } as const;
 

@@ -30,11 +30,15 @@ export class TokenWorker {
   readonly ready: Promise<void>;
 
   constructor(readonly modelDir: string, script: string = workerScript()) {
+    // Referenced while loading and while requests are out, so a caller awaiting `ready` or a
+    // count keeps the process alive; unreferenced when idle, so an idle worker never does.
     this.worker = new Worker(script, { workerData: { modelDir } satisfies WorkerInit });
-    this.worker.unref();
     this.ready = new Promise<void>((resolve, reject) => {
       const onMessage = (m: WorkerResponse): void => {
-        if (m.type === 'ready') resolve();
+        if (m.type === 'ready') {
+          if (this.pending.size === 0) this.worker.unref();
+          resolve();
+        }
         else if (m.type === 'fatal') {
           this.fail(new TokenWorkerError(m.message));
           reject(this.failure);

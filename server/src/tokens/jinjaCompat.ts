@@ -6,6 +6,8 @@
  *   all whitespace; Python strips only the given characters (Qwen 3's template does
  *   `content.lstrip('\n')`, so an answer starting with spaces rendered differently). With no
  *   argument Python strips its own whitespace set (`str.isspace`).
+ * - The `trim` filter used JavaScript's whitespace set; jinja2's is Python's (`\x1c`-`\x1f`,
+ *   `\x85` are whitespace there, `\ufeff` is not).
  * - A string filter (`trim`, `upper`, `lower`, `title`, `capitalize`, `string`) on an undefined
  *   value: jinja2 treats the undefined as '' (Llama 3's `message['content'] | trim` on a
  *   tool-call message without content); the library throws.
@@ -69,9 +71,11 @@ export function patchJinja(): void {
   const applyFilter = ip.applyFilter;
   if (typeof applyFilter !== 'function') return;
   ip.applyFilter = function (this: unknown, operand, filter, e) {
-    if (operand?.type === 'UndefinedValue') {
-      const name = filter.type === 'Identifier' ? filter.value : filter.callee?.value;
-      if (typeof name === 'string' && STRING_FILTERS.has(name)) operand = new StringValue('');
+    const name = filter.type === 'Identifier' ? filter.value : filter.callee?.value;
+    if (operand?.type === 'UndefinedValue' && typeof name === 'string' && STRING_FILTERS.has(name)) operand = new StringValue('');
+    // `trim` is Python's str.strip(): its whitespace set, not JavaScript's.
+    if (name === 'trim' && filter.type === 'Identifier' && operand?.type === 'StringValue') {
+      return new StringValue(pyStripChars((operand as unknown as { value: string }).value, undefined, true, true));
     }
     return applyFilter.call(this, operand, filter, e);
   };

@@ -46,13 +46,20 @@ export interface Rendered {
 /** Renders the conversation and finds the character spans that train. */
 export function findTrainedSpans(tok: ChatTokenizer, conv: Conversation): Rendered {
   const { messages } = conv;
-  const render = (n: number, gen: boolean): string => (n === 0 ? '' : tok.render({ messages: messages.slice(0, n), tools: conv.tools }, gen));
+  const cache = new Map<number, string>(); // each prefix is rendered once per example
+  const render = (n: number, gen: boolean): string => {
+    if (n === 0) return '';
+    const key = 2 * n + (gen ? 1 : 0);
+    let s = cache.get(key);
+    if (s === undefined) cache.set(key, (s = tok.render({ messages: messages.slice(0, n), tools: conv.tools }, gen)));
+    return s;
+  };
   const full = render(messages.length, false);
   const spans: [number, number][] = [];
   for (let i = 0; i < messages.length; i++) {
     const m = messages[i]!;
     if (!isTrainedMessage(m)) continue;
-    const after = i + 1 === messages.length ? full : render(i + 1, false);
+    const after = render(i + 1, false);
     if (!full.startsWith(after)) throw new TemplateError(`chat template is not prefix-stable: rendering messages[:${i + 1}] is not a prefix of the full conversation`);
     const plainBefore = render(i, false);
     if (!after.startsWith(plainBefore)) throw new TemplateError(`chat template is not prefix-stable: rendering messages[:${i}] is not a prefix of messages[:${i + 1}]`);

@@ -11,9 +11,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Template } from '@huggingface/jinja';
 import { Tokenizer } from '@huggingface/tokenizers';
+import { enlargeBpeCache, patchByteLevel } from './fastByteLevel';
 import { patchJinja } from './jinjaCompat';
 
 patchJinja();
+patchByteLevel();
 
 export class TokenizerLoadError extends Error {}
 
@@ -62,6 +64,7 @@ export class ChatTokenizer {
     this.offsetMode = usesByteLevel(tokenizerJson) ? BYTE_LEVEL : 'search';
     this.normalizeForm = unicodeNormalizer(tokenizerJson.normalizer);
     this.trimOffsets = byteLevelTrimsOffsets(tokenizerJson.post_processor);
+    enlargeBpeCache(tokenizer.model);
   }
 
   /** The template text that `apply_chat_template` would use (transformers' `get_chat_template`). */

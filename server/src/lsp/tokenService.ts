@@ -1,0 +1,51 @@
+/**
+ * Token counts for open datasets, off the hot path: one worker thread per base model does the
+ * tokenizing; syntax diagnostics are published first and never wait for it. Counts arrive in
+ * batches and are kept per line, so an edit recounts only the lines it touched.
+ */
+import { dirname, resolve } from 'node:path';
+import { checkModelFolder } from '../config/diagnostics';
+import type { Config } from '../config/schema';
+import { TokenWorker } from '../tokens/client';
+
+export interface TokenSetup {
+  readonly modelDir: string;
+  readonly maxSeqLength: number;
+}
+
+/** The base model and limit from the configuration in force, or why there are no token counts. */
+export function tokenSetup(config: Config | undefined, configFile: string | undefined): TokenSetup | { readonly why: string } {
+  if (!config || !configFile) return { why: 'no lora-queue.json in force: set "baseModel" there to see token counts' };
+  if (!config.baseModel) return { why: 'set "baseModel" in lora-queue.json to see token counts' };
+  const modelDir = resolve(dirname(configFile), config.baseModel);
+  const problem = checkModelFolder(modelDir);
+  if (problem) return { why: `baseModel ${problem}` };
+  return { modelDir, maxSeqLength: config.maxSeqLength };
+}
+
+export class TokenService {
+  private readonly workers = new Map<string, { worker: TokenWorker; failed?: string }>();
+
+  constructor(private readonly log: (msg: string) => void) {}
+
+  worker(modelDir: string): TokenWorker | { failed: string } {
+    let w = this.workers.get(modelDir);
+    if (!w) {
+      const worker = new TokenWorker(modelDir);
+      const entry: { worker: TokenWorker; failed?: string } = { worker };
+      this.workers.set(modelDir, entry);
+      this.log(`token worker started for ${modelDir}`);
+      worker.ready.catch((e: Error) => {
+        entry.failed = e.message;
+        this.log(`token worker for ${modelDir} failed: ${e.message}`);
+      });
+      w = entry;
+    }
+    return w.failed ? { failed: w.failed } : w.worker;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.workers.values()].map((w) => w.worker.close().catch(() => undefined)));
+    this.workers.clear();
+  }
+}
