@@ -49,6 +49,7 @@ export class DatasetDocument {
   private dirty = 0;
   /** maxSeqLength of the configuration in force, when a tokenizer is available. */
   private maxSeqLength: number | undefined;
+  private tokenCursor = 0;
 
   constructor(private opts: ValidateOptions, lineCount: number) {
     this.records = Array.from({ length: lineCount }, () => ({ result: undefined, length: 0, bom: false }));
@@ -71,11 +72,16 @@ export class DatasetDocument {
   /** Up to `limit` examples (after revalidation) that have no token count yet. */
   pendingTokens(lineText: (line: number) => string, limit: number): PendingTokens[] {
     const out: PendingTokens[] = [];
-    for (let i = 0; i < this.records.length && out.length < limit; i++) {
+    const n = this.records.length;
+    // Resume where the last batch ended (a hint: edits may shift lines), so counting a large file is linear.
+    const from = Math.min(this.tokenCursor, n);
+    for (let k = 0; k < n && out.length < limit; k++) {
+      const i = (from + k) % n;
       const rec = this.records[i]!;
       if (rec.result?.parsed && rec.tokens === undefined) {
         const t = lineText(i);
         out.push({ key: rec, text: rec.bom ? t.slice(1) : t });
+        this.tokenCursor = i + 1;
       }
     }
     return out;

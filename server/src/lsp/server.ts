@@ -94,6 +94,7 @@ export function startServer(connection: Connection): void {
     if ('failed' in w) return settle(d);
     d.pumping = true;
     let counted = 0;
+    let shownAt = performance.now();
     try {
       for (;;) {
         if (docs.get(uri) !== d || !('modelDir' in d.tokens)) return;
@@ -102,6 +103,12 @@ export function startServer(connection: Connection): void {
         const results = await w.count(pending.map((p) => p.text), { maxSeqLength: d.tokens.maxSeqLength, stats: true });
         pending.forEach((p, i) => d.model.setTokens(p.key, results[i]!));
         counted += pending.length;
+        // A large file's figures stream in: republish about once a second while counting.
+        if (performance.now() - shownAt > 1000) {
+          shownAt = performance.now();
+          schedule(uri);
+          void connection.sendRequest('workspace/codeLens/refresh').catch(() => undefined);
+        }
       }
     } catch (e) {
       log(`token counting stopped for ${uri}: ${(e as Error).message}`);
