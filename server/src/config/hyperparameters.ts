@@ -1,0 +1,50 @@
+/**
+ * From lora-queue.json to the `hyperparameters` of a trainer job (protocol v1's job.json). The
+ * config groups settings for people (lora.*, training.*); the trainer takes one flat object.
+ * This is the one place the two vocabularies meet; the reference trainer documents the keys in
+ * docs/trainer.md and rejects unknown ones.
+ */
+import type { Config } from './schema';
+
+export interface TrainerHyperparameters {
+  loraRank: number;
+  loraAlpha: number;
+  loraDropout: number;
+  targetModules: string[];
+  learningRate: number;
+  lrScheduler: string;
+  warmupSteps: number;
+  epochs: number;
+  batchSize: number;
+  gradientAccumulation: number;
+  maxSeqLength: number;
+  packing: boolean;
+  gradientCheckpointing: boolean;
+  bf16: boolean | 'auto';
+  evalSplit: number;
+  checkpointEverySteps: number;
+  seed: number;
+}
+
+export function hyperparametersFor(config: Config): TrainerHyperparameters {
+  const { lora, training } = config;
+  return {
+    loraRank: lora.rank,
+    loraAlpha: lora.alpha,
+    loraDropout: lora.dropout,
+    targetModules: [...lora.targetModules],
+    learningRate: training.learningRate,
+    lrScheduler: training.lrScheduler,
+    warmupSteps: training.warmupSteps,
+    epochs: training.epochs,
+    batchSize: training.batchSize,
+    gradientAccumulation: training.gradientAccumulation,
+    maxSeqLength: config.maxSeqLength,
+    packing: training.packing,
+    gradientCheckpointing: training.gradientCheckpointing,
+    bf16: training.bf16,
+    evalSplit: training.evalSplit,
+    checkpointEverySteps: training.checkpointEverySteps,
+    seed: training.seed,
+  };
+}

@@ -1,0 +1,27 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { describe, it } from 'node:test';
+import { hyperparametersFor } from '../../server/src/config/hyperparameters';
+import { configSchema } from '../../server/src/config/schema';
+
+const REPO = resolve(__dirname, '..', '..', '..');
+
+describe('config → trainer hyperparameters', () => {
+  it('maps every setting, and the trainer knows every key', () => {
+    const config = configSchema.parse({ maxSeqLength: 1024, lora: { rank: 8, targetModules: ['q_proj'] }, training: { learningRate: 1e-4, bf16: false } });
+    const h = hyperparametersFor(config);
+    assert.equal(h.loraRank, 8);
+    assert.deepEqual(h.targetModules, ['q_proj']);
+    assert.equal(h.learningRate, 1e-4);
+    assert.equal(h.maxSeqLength, 1024);
+    assert.equal(h.bf16, false);
+    // The reference trainer rejects unknown keys: each key we send must be a field of its Hyperparameters dataclass.
+    const py = readFileSync(join(REPO, 'trainer', 'lora_queue_trainer', 'config.py'), 'utf8');
+    const fields = new Set([...py.matchAll(/^ {4}([A-Za-z]\w*): [^=\n]+=/gm)].map((m) => m[1]));
+    for (const k of Object.keys(h)) assert.ok(fields.has(k), `the trainer has no hyperparameter ${k}`);
+    // And the schedules the config allows are ones the trainer accepts.
+    const allowed = /LR_SCHEDULERS = \(([^)]*)\)/.exec(py)![1]!;
+    for (const s of ['linear', 'cosine', 'constant', 'constant_with_warmup']) assert.ok(allowed.includes(`"${s}"`), s);
+  });
+});
