@@ -47,6 +47,8 @@ export class DatasetDocument {
   private readonly hashCounts = new Map<number, number>();
   private readonly duplicated = new Set<number>();
   private dirty = 0;
+  /** Problems of the file's bytes on disk that the editor's text cannot show (BOM, invalid UTF-8). */
+  private diskDiagnostics: FileDiagnostic[] = [];
   /** maxSeqLength of the configuration in force, when a tokenizer is available. */
   private maxSeqLength: number | undefined;
   private tokenCursor = 0;
@@ -62,6 +64,10 @@ export class DatasetDocument {
 
   get dirtyLines(): number {
     return this.dirty;
+  }
+
+  setDiskDiagnostics(ds: FileDiagnostic[]): void {
+    this.diskDiagnostics = ds;
   }
 
   /** Sets the token limit; undefined turns token diagnostics off (no base model). */
@@ -152,6 +158,7 @@ export class DatasetDocument {
   /** Validates the dirty lines, reading each line's text through `lineText`, and returns all diagnostics. */
   diagnostics(lineText: (line: number) => string): FileDiagnostic[] {
     const sink = new DiagnosticSink(this.opts.maxDiagnostics);
+    for (const d of this.diskDiagnostics) if (d.line < this.records.length) sink.add(d);
     const firstOf = new Map<number, number>();
     const last = this.records.length - 1;
     let nonBlank = 0;

@@ -22,6 +22,7 @@ import { ConfigStore, findConfig, validateOptionsFrom } from '../config/load';
 import { CONFIG_FILE } from '../config/schema';
 import type { FileDiagnostic, ValidateOptions } from '../dataset/file';
 import { DatasetDocument } from './datasetDocument';
+import { diskByteDiagnostics } from './diskBytes';
 import { TokenService, tokenSetup, type TokenSetup } from './tokenService';
 
 interface OpenDataset {
@@ -213,6 +214,7 @@ export function startServer(connection: Connection): void {
     const { opts } = settingsFor(t.uri);
     const d: OpenDataset = { text, model: new DatasetDocument(opts, text.lineCount), timer: undefined, tokens: { why: 'not loaded' }, pumping: false, idle: [] };
     applySettings(t.uri, d);
+    if (t.uri.startsWith('file:')) d.model.setDiskDiagnostics(diskByteDiagnostics(fileURLToPath(t.uri), opts.maxLineBytes));
     docs.set(t.uri, d);
     publish(t.uri);
   });
@@ -249,6 +251,11 @@ export function startServer(connection: Connection): void {
   connection.onDidChangeWatchedFiles(() => revalidateAll());
 
   connection.onDidSaveTextDocument(({ textDocument }) => {
+    const d = docs.get(textDocument.uri);
+    if (d && textDocument.uri.startsWith('file:')) {
+      d.model.setDiskDiagnostics(diskByteDiagnostics(fileURLToPath(textDocument.uri), settingsFor(textDocument.uri).opts.maxLineBytes));
+      schedule(textDocument.uri);
+    }
     const cfg = configDocs.get(textDocument.uri);
     if (!cfg) return;
     publishConfig(cfg);
