@@ -8,6 +8,7 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { processOutput, type Output } from './output';
+import { ENGINE_USAGE, runEngineCommand } from './engine';
 import { runStats } from './stats';
 import { runValidate } from './validate';
 
@@ -17,6 +18,7 @@ commands:
   validate [--format text|json] [--config FILE] FILE...   check chat-JSONL datasets (FILE may be a glob, a folder, or - for stdin)
                                                            and lora-queue.json files
   stats [--format text|json] [--config FILE] FILE...      token and length statistics with the base model's tokenizer and chat template
+${ENGINE_USAGE}
   lsp --stdio                                              serve the language server over stdio
 
 exit status of validate: 0 no errors, 1 errors found, 2 usage or I/O failure`;
@@ -53,6 +55,16 @@ export async function main(argv: readonly string[], out: Output = processOutput(
         if (positionals.length === 0) return usage(out, 'stats needs at least one FILE');
         return await runStats({ format: values.format, config: values.config, operands: positionals }, out);
       }
+      case 'daemon':
+      case 'status':
+      case 'enqueue':
+      case 'stop':
+      case 'pause':
+      case 'resume':
+      case 'retry':
+      case 'remove':
+      case 'priority':
+        return await runEngineCommand(command, rest, out);
       case 'lsp': {
         if (!rest.includes('--stdio')) return usage(out, 'lsp needs --stdio');
         // The server bundle reads --stdio from argv and runs until the client exits it. Loading it only

@@ -1,0 +1,60 @@
+/**
+ * How a run ended, from what is known about it: its events, its exit status (unknown when the
+ * trainer was adopted from an earlier engine), what the engine itself did to it, and the memory
+ * cgroup's oom_kill counter. Pure; docs/engine.md has the table.
+ */
+import type { Progress } from './events';
+import type { EndKind, EngineAction } from './types';
+
+export interface EndFacts {
+  readonly progress: Progress;
+  /** null when the exit status could not be observed. */
+  readonly exit: { readonly code: number | null; readonly signal: string | null } | null;
+  readonly action: EngineAction | null;
+  /** How many more OOM kills the trainer's memory cgroup counted during the run (null: unreadable). */
+  readonly oomKills: number | null;
+  readonly hangTimeoutSeconds: number;
+  /** The last lines of trainer.log. */
+  readonly logTail: string;
+  /** A spawn failure (the command could not be started). */
+  readonly spawnError?: string;
+}
+
+export interface Classification {
+  readonly kind: EndKind;
+  readonly message: string;
+}
+
+const ERROR_KINDS: Record<string, EndKind> = { nan_loss: 'nan_loss', cuda_oom: 'cuda_oom', gpu_unavailable: 'gpu_unavailable', data: 'data', config: 'config' };
+
+function exitText(exit: EndFacts['exit']): string {
+  if (!exit) return 'its exit status is unknown (it ended while no engine was watching)';
+  if (exit.signal) return `it was killed by ${exit.signal}`;
+  return `it exited with code ${exit.code}`;
+}
+
+export function classifyEnd(f: EndFacts): Classification {
+  if (f.spawnError) return { kind: 'config', message: `the trainer could not be started: ${f.spawnError}` };
+  const { done, error } = f.progress;
+  if (done) {
+    if (done.stopped) return { kind: 'stopped', message: `stopped at step ${f.progress.step ?? 0}${f.progress.lastCheckpoint ? `, checkpoint ${f.progress.lastCheckpoint}` : ''}` };
+    if (f.exit && (f.exit.code ?? 0) !== 0) return { kind: 'success', message: `done (final loss ${done.finalLoss ?? 'unknown'}), though ${exitText(f.exit)} after reporting it` };
+    return { kind: 'success', message: `done, final loss ${done.finalLoss ?? 'unknown'}` };
+  }
+  if (error) {
+    const kind = ERROR_KINDS[error.kind] ?? 'crash';
+    return { kind, message: error.message || `the trainer reported ${error.kind}` };
+  }
+  if (f.action === 'hang-kill') return { kind: 'hang', message: `no event for ${f.hangTimeoutSeconds} s: the trainer was hung and its process group was killed` };
+  if (f.action === 'stop-now' || f.action === 'stop-after-step') {
+    return { kind: 'stopped', message: `stopped on request; ${exitText(f.exit)} without a done event${f.progress.lastCheckpoint ? ` (last checkpoint ${f.progress.lastCheckpoint})` : ''}` };
+  }
+  if (f.oomKills !== null && f.oomKills > 0) return { kind: 'killed', message: `killed by the system's OOM killer (the memory cgroup's oom_kill count rose by ${f.oomKills}); ${exitText(f.exit)}` };
+  if (f.exit?.signal === 'SIGKILL') return { kind: 'killed', message: 'killed by SIGKILL, which the engine did not send (the OOM killer or a person)' };
+  if (f.exit) {
+    if (f.exit.signal) return { kind: 'crash', message: `${exitText(f.exit)}` };
+    if (f.exit.code === 0) return { kind: 'crash', message: 'the trainer exited with code 0 without a done event' };
+    return { kind: 'crash', message: `the trainer ${exitText(f.exit).replace(/^it /, '')}` };
+  }
+  return { kind: 'crash', message: 'the trainer is gone and its events do not say how it ended (it ended while no engine was watching)' };
+}

@@ -1,0 +1,597 @@
+/**
+ * The engine: one owner per queue root (engine.lock), or a follower that shows what the owner does
+ * and takes over when the owner is gone. The owner takes datasets in from inbox/, applies commands
+ * from control/, and runs the trainer on the head of the queue, one run at a time. Usable in
+ * process (the language server) and headless (`lora-queue daemon`). Design: docs/engine.md.
+ */
+import { EventEmitter } from 'node:events';
+import { watch, type FSWatcher } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve, sep } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { randomBytes } from 'node:crypto';
+import { resolveExecutable } from '../config/diagnostics';
+import { hyperparametersFor } from '../config/hyperparameters';
+import { loadConfig, validateOptionsFrom, ConfigStore } from '../config/load';
+import type { Config } from '../config/schema';
+import { readJsonQuiet, writeJsonAtomic } from './atomic';
+import { classifyEnd } from './classify';
+import { checkCommand, pendingCommands, removeCommandFile, sendCommand } from './control';
+import { listDatasets, listEntries, metaPath, moveDataset, readMeta, reasonPath, repairPairs, writeMeta } from './datasets';
+import { admit, findByCommandId, InboxWatcher, recoverStaged } from './intake';
+import { holderAlive, myLockRecord, readLock, release, stillOwner, tryAcquire, type LockRecord } from './lock';
+import { EngineLog } from './log';
+import { ensureLayout, rootPaths, type RootPaths } from './paths';
+import { findProcessesByJob, isProcessAlive } from './proc';
+import { loadState, peekState, saveState } from './state';
+import { logTail, RunHandle } from './supervisor';
+import { blockedBecause, decideAfterEnd, maxBackoffMs, pickNext, withApplied, withError, withHistory, withPause, withResume, withStop } from './transitions';
+import type { Command, EngineState, RunRecord } from './types';
+
+export interface EngineOptions {
+  readonly configFile: string;
+  /** Also print each log line (the daemon echoes to stdout). */
+  readonly echo?: (line: string) => void;
+  /** Tick interval; 500 ms by default. */
+  readonly pollMs?: number;
+}
+
+export type Role = 'owner' | 'follower' | 'closed';
+
+/** The queue root of a config: `root` relative to the config's folder. */
+export function queueRootOf(configFile: string, config: Config): string {
+  return resolve(dirname(resolve(configFile)), config.root);
+}
+
+export function newRunId(now: Date = new Date()): string {
+  return `${now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, '').replace('T', '-')}-${randomBytes(3).toString('hex')}`;
+}
+
+/** Finds a dataset by the name a person typed (with or without .jsonl). */
+function lookup(p: RootPaths, folder: 'queue' | 'processing' | 'failed' | 'done', name: string): string | undefined {
+  const names = listDatasets(p[folder]);
+  return [name, `${name}.jsonl`].find((n) => names.includes(n));
+}
+
+export class Engine extends EventEmitter {
+  readonly paths: RootPaths;
+  readonly log: EngineLog;
+  role: Role = 'follower';
+  holder: LockRecord | undefined;
+  state: EngineState;
+  private config: Config;
+  private readonly configFile: string;
+  private readonly store = new ConfigStore();
+  private me: LockRecord | undefined;
+  private run: RunHandle | undefined;
+  private readonly inbox: InboxWatcher;
+  private timer: NodeJS.Timeout | undefined;
+  private asyncWork: Promise<void> | undefined;
+  private lastConfigProblem: string | undefined;
+  private lastPrune = 0;
+  private watchers: FSWatcher[] = [];
+  private kickPending = false;
+  private lastFail = { message: '', at: 0 };
+
+  /** Reads the config (it must be valid to start) and prepares the queue root. */
+  constructor(private readonly opts: EngineOptions) {
+    super();
+    this.configFile = resolve(opts.configFile);
+    // Schema and syntax only: a missing base model folder must not keep the engine (and its
+    // intake and status) from running; it only keeps runs from starting (configProblem).
+    this.config = loadConfig(this.configFile, { filesystem: false });
+    this.store.refresh(this.configFile);
+    this.paths = rootPaths(queueRootOf(this.configFile, this.config));
+    ensureLayout(this.paths);
+    this.log = new EngineLog(this.paths.logs, opts.echo);
+    this.inbox = new InboxWatcher(this.paths.inbox, (m) => this.log.info(m));
+    this.state = loadState(this.paths).state;
+  }
+
+  /** Takes the lock, or follows its holder; then ticks until close(). */
+  start(): Role {
+    this.tryOwn();
+    if (this.role === 'follower') this.log.info(`following the engine of pid ${this.holder?.pid ?? '?'} on ${this.holder?.host ?? '?'} (owner since ${this.holder?.since ?? '?'})`);
+    this.timer = setInterval(() => this.tick(), this.opts.pollMs ?? 500);
+    // fs.watch wakes the engine early for a new file or command; the poll alone is enough where
+    // the filesystem has no change notification (NFS), so a failure here is ignored.
+    for (const dir of [this.paths.inbox, this.paths.control]) {
+      try {
+        const w = watch(dir, () => this.kick());
+        w.on('error', () => undefined);
+        this.watchers.push(w);
+      } catch {
+        // polling only
+      }
+    }
+    return this.role;
+  }
+
+  /** Stops ticking and releases the lock; a running trainer is left running, to be adopted. */
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    for (const w of this.watchers) w.close();
+    this.watchers = [];
+    await this.asyncWork;
+    if (this.role === 'owner' && this.me) {
+      if (this.run) this.log.info(`engine exits; trainer pid ${this.run.record.pid} (run ${this.run.record.runId}) keeps running and will be adopted by the next engine`);
+      this.save();
+      release(this.paths.lock, this.me);
+    }
+    this.role = 'closed';
+  }
+
+  /**
+   * For the CLI when no engine runs: takes the lock (recovering the root like any new owner),
+   * without ticking. Returns false when another engine holds it.
+   */
+  ownOnce(): boolean {
+    this.tryOwn();
+    return this.role === 'owner';
+  }
+
+  /** Applies a command at once when this engine owns the root; a follower hands it to the owner. */
+  async command(id: string, c: Command): Promise<{ ok: boolean; message: string }> {
+    const bad = checkCommand(c);
+    if (bad) return { ok: false, message: bad };
+    if (this.role !== 'owner') {
+      const sent = sendCommand(this.paths.control, c);
+      return { ok: true, message: `sent to the owner (pid ${this.holder?.pid ?? '?'}) as control/${sent.id}` };
+    }
+    const r = await this.apply(id, c);
+    this.state = withApplied(this.state, id, r.ok, r.message, new Date());
+    this.save();
+    return r;
+  }
+
+  private tryOwn(): void {
+    const me = myLockRecord();
+    const r = tryAcquire(this.paths.lock, me);
+    if (r.owner) {
+      this.me = me;
+      this.role = 'owner';
+      this.holder = me;
+      this.recover();
+    } else this.holder = r.holder;
+  }
+
+  private kick(): void {
+    if (this.kickPending || !this.timer) return;
+    this.kickPending = true;
+    setTimeout(() => {
+      this.kickPending = false;
+      if (this.timer) this.tick();
+    }, 50);
+  }
+
+  private tick(): void {
+    try {
+      if (this.role === 'closed') return;
+      if (this.role === 'follower') {
+        const h = readLock(this.paths.lock);
+        if (h && holderAlive(h)) {
+          this.holder = h;
+          // A follower shows what the owner does: its state, as last saved.
+          const seen = peekState(this.paths);
+          if (seen && seen.updatedAt !== this.state.updatedAt) {
+            this.state = seen;
+            this.emit('state', seen);
+          }
+          return;
+        }
+        const before = this.holder;
+        this.tryOwn();
+        if ((this.role as Role) === 'owner') this.log.info(`took over the queue root${before ? ` from pid ${before.pid}, which is gone` : ''}`);
+        return;
+      }
+      if (!this.me || !stillOwner(this.paths.lock, this.me)) {
+        this.log.error('engine.lock no longer names this engine: stepping down to follower (a running trainer is left to the new owner)');
+        this.role = 'follower';
+        this.run = undefined;
+        this.me = undefined;
+        return;
+      }
+      this.refreshConfig();
+      this.supervise();
+      if (!this.asyncWork) {
+        this.asyncWork = this.controlAndIntake()
+          .catch((e: unknown) => this.fail(`control/intake: ${(e as Error).message}`))
+          .finally(() => {
+            this.asyncWork = undefined;
+          });
+      }
+      this.maybeStartRun();
+      if (Date.now() - this.lastPrune > 3_600_000) {
+        this.lastPrune = Date.now();
+        this.log.prune(this.config.logs.keepDays);
+      }
+    } catch (e) {
+      this.fail(`tick: ${(e as Error).stack ?? String(e)}`);
+    }
+  }
+
+  private fail(message: string): void {
+    // The same failure on every tick (a full disk) is logged once a minute, not twice a second.
+    const now = performance.now();
+    if (message === this.lastFail.message && now - this.lastFail.at < 60_000) return;
+    this.lastFail = { message, at: now };
+    this.log.error(message);
+    this.state = withError(this.state, message, new Date());
+    try {
+      this.save();
+    } catch {
+      // a full disk: the log line (if it could be written) says it
+    }
+  }
+
+  private save(): void {
+    // Only the owner writes state.json; a follower's view is read from it.
+    if (this.role !== 'owner') return;
+    saveState(this.paths, this.state);
+    this.emit('state', this.state);
+  }
+
+  private refreshConfig(): void {
+    const good = this.store.refresh(this.configFile);
+    if (good && JSON.stringify(good.config) !== JSON.stringify(this.config)) {
+      if (queueRootOf(this.configFile, good.config) !== this.paths.root) this.log.warn('the config names another queue root: that takes effect when the engine restarts');
+      this.config = good.config;
+      this.log.info('configuration reloaded');
+    }
+  }
+
+  private configProblem(): string | undefined {
+    const c = this.config;
+    let problem: string | undefined;
+    if (c.baseModel === undefined) problem = 'baseModel is not set in lora-queue.json: nothing trains until it is';
+    else {
+      const exe = resolveExecutable(c.trainer.command[0]!, dirname(this.configFile), process.env['PATH'] ?? '');
+      if (!exe.ok) problem = `trainer.command[0] ${exe.why}`;
+    }
+    if (problem !== this.lastConfigProblem) {
+      if (problem) this.log.warn(problem);
+      this.lastConfigProblem = problem;
+      this.state = { ...this.state, blocked: problem ?? null };
+      this.save();
+    }
+    return problem;
+  }
+
+  // ---- recovery ---------------------------------------------------------------------------
+
+  private recover(): void {
+    ensureLayout(this.paths);
+    const loaded = loadState(this.paths);
+    this.state = loaded.state;
+    this.log.info(`owner of ${this.paths.root} (pid ${process.pid})`);
+    if (loaded.rebuilt === 'missing') this.log.info('no state.json: starting from the folders');
+    else if (loaded.rebuilt) this.log.warn(`state.json was unreadable (${loaded.rebuilt.why}); kept aside as ${basename(loaded.rebuilt.corruptKeptAt)} and rebuilt from the folders`);
+    const staged = recoverStaged(this.paths);
+    if (staged) this.log.warn(`${staged} half-taken file(s) from a crash undone`);
+    for (const m of repairPairs(this.paths)) this.log.warn(m);
+
+    const cur = this.state.current;
+    if (cur) {
+      let found = cur.pid !== null && isProcessAlive(cur.pid, cur.startTime ?? undefined);
+      if (!found) {
+        // Saved before its pid was (a crash right after the spawn): look for it by its job file.
+        const hit = findProcessesByJob((j) => j === cur.jobPath)[0];
+        if (hit) {
+          cur.pid = hit.pid;
+          cur.startTime = hit.startTime;
+          found = true;
+        }
+      }
+      if (!found && cur.pid === null && RunHandle.settled(cur).progress.events === 0) {
+        // Prepared but never spawned (the engine stopped in between): not an attempt.
+        this.log.warn(`run ${cur.runId} (${cur.dataset}) was prepared but never started; the dataset goes back to the head of the queue`);
+        this.state = { ...this.state, current: null };
+      } else if (found) {
+        this.run = RunHandle.adopt(cur);
+        // A stop --now sent before the last owner died still gets its SIGKILL after the grace period.
+        if (cur.action === 'stop-now') this.run.killDeadline = performance.now() + this.config.trainer.stopGraceSeconds * 1000;
+        this.log.info(`adopted trainer pid ${cur.pid} of run ${cur.runId} (${cur.dataset}), at step ${this.run.progress.step ?? 0}`);
+      } else {
+        this.run = RunHandle.settled(cur);
+        this.log.info(`run ${cur.runId} (${cur.dataset}) ended while no engine was watching; settling it from its events`);
+      }
+    } else {
+      // state.json lost: a trainer may still be running on one of our jobs.
+      const hit = findProcessesByJob((j) => j.startsWith(this.paths.runs + sep))[0];
+      const job = hit && readJsonQuiet<{ dataset?: string; run_id?: string; events?: string }>(hit.jobPath);
+      if (hit && job?.dataset && job.events) {
+        const dataset = basename(job.dataset);
+        const runDir = dirname(hit.jobPath);
+        const record: RunRecord = {
+          runId: job.run_id ?? basename(runDir), dataset, attempt: (readMeta(this.paths.processing, dataset)?.attempts ?? 0) + 1,
+          jobPath: hit.jobPath, eventsPath: job.events, logPath: join(runDir, 'trainer.log'), startedAt: new Date(statSync(hit.jobPath).mtimeMs).toISOString(),
+          pid: hit.pid, startTime: hit.startTime, action: null, oomKillsAtStart: null,
+        };
+        this.state = { ...this.state, current: record };
+        this.run = RunHandle.adopt(record);
+        this.log.info(`found trainer pid ${hit.pid} still running run ${record.runId} (${dataset}): adopted`);
+      }
+    }
+    // Datasets left in processing/ by a crash (other than the one of the run just adopted or
+    // settled) go back to the head of the queue, attempts kept.
+    for (const name of listDatasets(this.paths.processing)) {
+      if (this.state.current?.dataset === name) continue;
+      const meta = readMeta(this.paths.processing, name);
+      const to = moveDataset(this.paths, 'processing', 'queue', name, meta && { ...meta, interrupted: true });
+      this.log.warn(`processing/${name} had no run: back to the head of the queue as ${to}`);
+    }
+    this.save();
+    this.lastPrune = Date.now();
+    this.log.prune(this.config.logs.keepDays);
+  }
+
+  // ---- control and intake ------------------------------------------------------------------
+
+  /** Applies every command waiting in control/ (the CLI does this when it holds the lock without ticking). */
+  async drainControl(): Promise<void> {
+    if (this.role === 'owner') await this.processControl();
+  }
+
+  private async controlAndIntake(): Promise<void> {
+    await this.processControl();
+    await this.intake();
+  }
+
+  private async processControl(): Promise<void> {
+    for (const pc of pendingCommands(this.paths.control)) {
+      if (this.role !== 'owner') return;
+      if (!pc.parsed) {
+        const aside = join(this.paths.control, `.bad-${basename(pc.file)}`);
+        try { renameSync(pc.file, aside); } catch { /* gone */ }
+        this.fail(`control/${basename(pc.file)} is not a command (${pc.error}); kept aside as ${basename(aside)}`);
+        continue;
+      }
+      const { id, command } = pc.parsed;
+      if (this.state.applied.includes(id)) {
+        removeCommandFile(pc.file);
+        continue;
+      }
+      const bad = checkCommand(command);
+      const r = bad ? { ok: false, message: bad } : await this.apply(id, command);
+      this.log.info(`command ${command.type} (${id.slice(0, 8)}) from pid ${pc.parsed.from?.pid ?? '?'}: ${r.ok ? '' : 'refused: '}${r.message}`);
+      this.state = withApplied(this.state, id, r.ok, r.message, new Date());
+      this.save();
+      removeCommandFile(pc.file);
+    }
+  }
+
+  private async intake(): Promise<void> {
+    for (const f of this.inbox.scan(this.config.queue.intakeStableSeconds)) {
+      if (this.role !== 'owner') return;
+      try {
+        const r = await admit(this.paths, f.source, { mode: f.symlink ? 'copy' : 'move', originalName: f.name, priority: 0, validate: validateOptionsFrom(this.config) });
+        if (f.symlink) unlinkSync(f.path);
+        this.inbox.forget(f.name);
+        if (r.folder === 'failed') this.fail(`inbox/${f.name} → failed/${r.name}: ${r.message}`);
+        else this.log.info(`inbox/${f.name} → ${r.message}`);
+      } catch (e) {
+        this.log.warn(`inbox/${f.name}: not taken yet: ${(e as Error).message}`);
+      }
+    }
+  }
+
+  private async apply(id: string, c: Command): Promise<{ ok: boolean; message: string }> {
+    const p = this.paths;
+    switch (c.type) {
+      case 'enqueue': {
+        const prior = findByCommandId(p, id);
+        if (prior) return { ok: true, message: `already enqueued as ${prior.folder}/${prior.name}` };
+        let st;
+        try {
+          st = statSync(c.path);
+        } catch (e) {
+          return { ok: false, message: `${c.path}: cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` };
+        }
+        if (!st.isFile()) return { ok: false, message: `${c.path} is not a regular file` };
+        const r = await admit(p, c.path, { mode: 'copy', originalName: basename(c.path), priority: c.priority ?? 0, validate: validateOptionsFrom(this.config), commandId: id });
+        return r.folder === 'queue'
+          ? { ok: true, message: `${r.message}, priority ${c.priority ?? 0}` }
+          : { ok: false, message: `rejected: failed/${r.name}: ${r.message} (see failed/${r.name}.reason.json)` };
+      }
+      case 'stop': {
+        this.state = withStop(this.state, c.mode);
+        const run = this.run;
+        if (!run || run.exit !== undefined) return { ok: true, message: 'no run in progress; the queue is paused until resume' };
+        if (c.mode === 'afterJob') return { ok: true, message: `run ${run.record.runId} continues; the queue pauses when it ends` };
+        if (c.mode === 'now') {
+          run.markAction('stop-now');
+          run.killDeadline = performance.now() + this.config.trainer.stopGraceSeconds * 1000;
+          run.signal('SIGTERM');
+          this.state = { ...this.state, current: run.record };
+          return { ok: true, message: `SIGTERM sent to trainer pid ${run.record.pid}; SIGKILL to its group after ${this.config.trainer.stopGraceSeconds} s; the queue is paused until resume` };
+        }
+        run.markAction('stop-after-step');
+        run.signal('SIGUSR1');
+        this.state = { ...this.state, current: run.record };
+        return { ok: true, message: `SIGUSR1 sent to trainer pid ${run.record.pid}: it stops after this step with a checkpoint; the queue is paused until resume` };
+      }
+      case 'pause':
+        this.state = withPause(this.state, 'paused (resume to continue)');
+        return { ok: true, message: this.run ? 'paused: the current run continues, nothing new starts' : 'paused' };
+      case 'resume':
+        this.state = withResume(this.state);
+        return { ok: true, message: 'resumed' };
+      case 'retry': {
+        const failed = lookup(p, 'failed', c.name);
+        if (failed) {
+          // Checked again on the way back: a dataset fixed in failed/ is taken, one still broken
+          // returns to failed/ with the new diagnostics.
+          const meta = readMeta(p.failed, failed);
+          for (const f of [metaPath(p.failed, failed), reasonPath(p.failed, failed)]) {
+            try { unlinkSync(f); } catch { /* none */ }
+          }
+          const r = await admit(p, join(p.failed, failed), { mode: 'move', originalName: failed, priority: meta?.priority ?? 0, validate: validateOptionsFrom(this.config) });
+          return r.folder === 'queue'
+            ? { ok: true, message: `failed/${failed} is back in the queue as ${r.name}, attempts reset` }
+            : { ok: false, message: `failed/${failed} still has errors: ${r.message} (see failed/${r.name}.reason.json)` };
+        }
+        const queued = lookup(p, 'queue', c.name);
+        if (queued) {
+          const meta = readMeta(p.queue, queued);
+          if (meta) writeMeta(p.queue, queued, { ...meta, notBefore: null });
+          return { ok: true, message: `${queued} is already queued; its retry wait is cleared` };
+        }
+        return { ok: false, message: `no dataset ${c.name} in failed/ or queue/` };
+      }
+      case 'remove': {
+        const queued = lookup(p, 'queue', c.name);
+        if (queued) {
+          const to = moveDataset(p, 'queue', 'failed', queued, undefined, { kind: 'removed', message: 'removed from the queue by request (lora-queue retry puts it back)', at: new Date().toISOString() });
+          return { ok: true, message: `${queued} removed from the queue: kept as failed/${to} (retry ${to} puts it back)` };
+        }
+        if (lookup(p, 'processing', c.name)) return { ok: false, message: `${c.name} is training now: stop it first (stop --now), then remove it` };
+        if (lookup(p, 'failed', c.name)) return { ok: false, message: `${c.name} is not queued (it is in failed/)` };
+        return { ok: false, message: `no dataset ${c.name} in the queue` };
+      }
+      case 'priority': {
+        const queued = lookup(p, 'queue', c.name);
+        if (!queued) return { ok: false, message: `no dataset ${c.name} in the queue` };
+        const meta = readMeta(p.queue, queued);
+        if (!meta) return { ok: false, message: `queue/${queued} has no readable sidecar` };
+        writeMeta(p.queue, queued, { ...meta, priority: c.priority });
+        return { ok: true, message: `${queued}: priority ${c.priority}` };
+      }
+    }
+  }
+
+  // ---- runs ----------------------------------------------------------------------------------
+
+  private supervise(): void {
+    const run = this.run;
+    if (!run) return;
+    const now = performance.now();
+    if (!run.poll(now)) {
+      const t = this.config.trainer;
+      if (run.killDeadline !== undefined && now > run.killDeadline) {
+        run.killDeadline = undefined;
+        this.log.warn(`trainer pid ${run.record.pid} did not stop within ${t.stopGraceSeconds} s of SIGTERM: SIGKILL to its process group`);
+        run.signal('SIGKILL', true);
+      } else if (run.record.action !== 'hang-kill' && run.silentSeconds(now) > t.hangTimeoutSeconds) {
+        run.markAction('hang-kill');
+        this.state = { ...this.state, current: run.record };
+        this.save();
+        this.log.warn(`no event from trainer pid ${run.record.pid} for ${t.hangTimeoutSeconds} s: hung; SIGKILL to its process group`);
+        run.signal('SIGKILL', true);
+      }
+      return;
+    }
+    this.finishRun(run);
+  }
+
+  private finishRun(run: RunHandle): void {
+    const rec = run.record;
+    const c = classifyEnd({
+      progress: run.progress,
+      exit: run.exit ?? null,
+      action: rec.action,
+      oomKills: run.oomKillsSinceStart(),
+      hangTimeoutSeconds: this.config.trainer.hangTimeoutSeconds,
+      logTail: '',
+      ...(run.spawnError && { spawnError: run.spawnError }),
+    });
+    const now = new Date();
+    const meta = readMeta(this.paths.processing, rec.dataset);
+    const inProcessing = listDatasets(this.paths.processing).includes(rec.dataset);
+    const decision = decideAfterEnd(c.kind, meta ?? { priority: 0, attempts: rec.attempt - 1, added: rec.startedAt, sha256: '', size: 0, examples: 0 }, {
+      maxAttempts: this.config.queue.maxAttempts,
+      retryBackoffSeconds: this.config.queue.retryBackoffSeconds,
+      lastCheckpoint: run.progress.lastCheckpoint ?? (c.kind === 'stopped' ? run.progress.done?.adapterPath ?? null : null),
+      now: now.getTime(),
+      runId: rec.runId,
+      message: c.message,
+    });
+    let where: string = decision.outcome;
+    if (inProcessing) {
+      const reason = decision.outcome === 'failed'
+        ? { kind: c.kind, message: c.message, runId: rec.runId, attempts: decision.meta.attempts, at: now.toISOString(), exit: run.exit ?? null, lastLogLines: logTail(rec.logPath, 30).split('\n') }
+        : undefined;
+      const to = moveDataset(this.paths, 'processing', decision.outcome, rec.dataset, decision.meta, reason);
+      where = `${decision.outcome}/${to}`;
+    } else this.log.warn(`run ${rec.runId}: processing/${rec.dataset} is missing; nothing to move`);
+    if (c.kind === 'success') {
+      const adapter = run.progress.done?.adapterPath ?? join(dirname(rec.jobPath), 'adapter');
+      writeJsonAtomic(this.paths.current, { kind: 'run', runId: rec.runId, adapter, dataset: rec.dataset, at: now.toISOString() });
+    }
+    writeFileSync(join(dirname(rec.jobPath), 'end.json'), JSON.stringify({ ...c, exit: run.exit ?? null, outcome: decision.outcome, at: now.toISOString() }, null, 2) + '\n');
+    let s: EngineState = { ...this.state, current: null };
+    s = withHistory(s, {
+      runId: rec.runId, dataset: rec.dataset, attempt: rec.attempt, kind: c.kind, message: c.message, startedAt: rec.startedAt, endedAt: now.toISOString(),
+      finalLoss: run.progress.done?.finalLoss ?? run.progress.loss, steps: run.progress.step, outcome: decision.outcome,
+    });
+    if (c.kind !== 'success' && c.kind !== 'stopped') s = withError(s, `run ${rec.runId} (${rec.dataset}): ${c.kind}: ${c.message}`, now);
+    if (decision.pause) s = withPause(s, decision.pause);
+    if (s.stopAfterJob) s = { ...withPause(s, 'stopped after the job (resume to continue)'), stopAfterJob: false };
+    this.state = s;
+    this.run = undefined;
+    this.save();
+    const retry = decision.outcome === 'queue' && decision.meta.notBefore ? `; retry after ${decision.meta.notBefore}` : '';
+    this.log.info(`run ${rec.runId} (${rec.dataset}, attempt ${rec.attempt}) ended: ${c.kind}: ${c.message} → ${where}${retry}`);
+  }
+
+  private maybeStartRun(): void {
+    if (this.run || this.state.current) return;
+    const q = this.config.queue;
+    const blocked = blockedBecause(this.state, undefined);
+    if (blocked) return;
+    const entries = listEntries(this.paths.queue);
+    if (!entries.length) return;
+    const problem = this.configProblem();
+    if (problem) return;
+    const next = pickNext(entries, Date.now(), maxBackoffMs(q.maxAttempts, q.retryBackoffSeconds));
+    if (!next) return;
+    const c = this.config;
+    const runId = newRunId();
+    const runDir = join(this.paths.runs, runId);
+    let name: string;
+    try {
+      name = moveDataset(this.paths, 'queue', 'processing', next.name, next.meta);
+    } catch (e) {
+      this.state = withPause(this.state, `cannot move queue/${next.name} to processing/: ${(e as Error).message} (fix it, then resume)`);
+      this.fail(`cannot start ${next.name}: ${(e as Error).message}; the queue is paused`);
+      return;
+    }
+    const current = readJsonQuiet<{ adapter?: string }>(this.paths.current);
+    const jobPath = join(runDir, 'job.json');
+    const eventsPath = join(runDir, 'events.jsonl');
+    const job = {
+      dataset: join(this.paths.processing, name),
+      base_model: resolve(dirname(this.configFile), c.baseModel!),
+      init_adapter: current?.adapter && existsSync(current.adapter) ? current.adapter : null,
+      resume_from: next.meta.resumeFrom ?? null,
+      output_dir: join(runDir, 'adapter'),
+      events: eventsPath,
+      hyperparameters: hyperparametersFor(c),
+      run_id: runId,
+    };
+    try {
+      mkdirSync(runDir, { recursive: true });
+      writeJsonAtomic(jobPath, job);
+      writeFileSync(eventsPath, '', { flag: 'a' });
+    } catch (e) {
+      // A full disk, typically: put the dataset back and pause rather than fail it or spin.
+      try { moveDataset(this.paths, 'processing', 'queue', name); } catch { /* recovery at the next start puts it back */ }
+      this.state = withPause(this.state, `cannot prepare run ${runId}: ${(e as Error).message} (free space or fix permissions, then resume)`);
+      this.fail(`cannot prepare run ${runId} for ${name}: ${(e as Error).message}; the queue is paused`);
+      return;
+    }
+    const record: RunRecord = {
+      runId, dataset: name, attempt: next.meta.attempts + 1, jobPath, eventsPath, logPath: join(runDir, 'trainer.log'),
+      startedAt: new Date().toISOString(), pid: null, startTime: null, action: null, oomKillsAtStart: null,
+    };
+    // Saved before the spawn: a crash in between leaves a run the next owner finds by its job path.
+    this.state = { ...this.state, current: record };
+    this.save();
+    const exe = resolveExecutable(c.trainer.command[0]!, dirname(this.configFile), process.env['PATH'] ?? '');
+    const argv = [exe.ok ? exe.path : c.trainer.command[0]!, ...c.trainer.command.slice(1), '--job', jobPath];
+    this.run = RunHandle.spawn(record, argv, this.paths.root, { ...process.env, ...c.trainer.env });
+    this.state = { ...this.state, current: record };
+    this.save();
+    this.log.info(`run ${runId}: ${name} (attempt ${record.attempt}${job.resume_from ? `, resuming from ${job.resume_from}` : ''}) started as pid ${record.pid ?? '?'}: ${argv.join(' ')}`);
+  }
+}

@@ -1,0 +1,275 @@
+/**
+ * inbox/ intake. A file is taken once it is complete: its size and mtime unchanged for
+ * queue.intakeStableSeconds, or at first sight when its mtime is already older than that (a file
+ * renamed into the inbox is whole at once). Dotfiles and names ending in .part, .tmp, ~ (and other
+ * partial-download suffixes) are never taken, nor anything not ending in .jsonl. A symlink is
+ * followed only to a regular file inside the inbox, and is copied, never moved through.
+ *
+ * admit() is shared with `enqueue`: the file is first moved (or copied) to a hidden staging name
+ * in queue/, so the bytes that are validated are the bytes that are queued; then it is validated
+ * with the config in force, hashed, and linked under its final, safe, unique name into queue/ or,
+ * when it has errors, into failed/ with a reason file holding the diagnostics.
+ */
+import { randomUUID } from 'node:crypto';
+import { closeSync, copyFileSync, fsyncSync, linkSync, lstatSync, openSync, readFileSync, readdirSync, realpathSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { join, relative, sep } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { FileDiagnostic, ValidateOptions } from '../dataset/file';
+import { validateFile } from '../dataset/stream';
+import { candidateName, fsyncDir, moveNoClobber, writeJsonAtomic } from './atomic';
+import { metaPath, nameTaken, reasonPath, safeName, sha256File, writeMeta } from './datasets';
+import type { RootPaths } from './paths';
+import type { DatasetMeta } from './types';
+
+const PARTIAL = /(\.part|\.tmp|~|\.crdownload|\.partial|\.swp|\.download)$/i;
+
+export type IgnoreReason = 'hidden' | 'partial' | 'not-jsonl' | 'not-a-file' | 'symlink-outside';
+
+export function ignoredName(name: string): IgnoreReason | undefined {
+  if (name.startsWith('.')) return 'hidden';
+  if (PARTIAL.test(name)) return 'partial';
+  if (!/\.jsonl$/i.test(name)) return 'not-jsonl';
+  return undefined;
+}
+
+/** A file of the inbox ready to be taken; `source` differs from `path` for a followed symlink. */
+export interface Ready {
+  readonly name: string;
+  readonly path: string;
+  readonly source: string;
+  readonly symlink: boolean;
+}
+
+interface Seen {
+  size: number;
+  mtimeMs: number;
+  ino: number;
+  since: number;
+}
+
+export class InboxWatcher {
+  private readonly seen = new Map<string, Seen>();
+  private readonly reported = new Set<string>();
+
+  constructor(private readonly inbox: string, private readonly log: (msg: string) => void) {}
+
+  /** One scan: the files that are complete now. */
+  scan(stableSeconds: number, nowMono: number = performance.now(), nowWall: number = Date.now()): Ready[] {
+    let names: string[];
+    try {
+      names = readdirSync(this.inbox);
+    } catch {
+      return [];
+    }
+    const ready: Ready[] = [];
+    const present = new Set(names);
+    for (const k of this.seen.keys()) if (!present.has(k)) this.seen.delete(k);
+    const stableMs = stableSeconds * 1000;
+    for (const name of names.sort()) {
+      const why = ignoredName(name);
+      if (why) {
+        if (why !== 'hidden' && why !== 'partial') this.once(name, `inbox/${name}: not taken (only *.jsonl files are)`);
+        continue;
+      }
+      const path = join(this.inbox, name);
+      let source = path;
+      let symlink = false;
+      let st;
+      try {
+        const l = lstatSync(path);
+        if (l.isSymbolicLink()) {
+          symlink = true;
+          const target = realpathSync(path);
+          const inboxReal = realpathSync(this.inbox);
+          const rel = relative(inboxReal, target);
+          if (rel === '' || rel.startsWith('..') || rel.startsWith(sep) || rel.includes(`..${sep}`)) {
+            this.once(name, `inbox/${name}: a symlink to ${target}, outside the inbox: not followed`);
+            continue;
+          }
+          source = target;
+          st = statSync(target);
+        } else st = l;
+      } catch {
+        continue;
+      }
+      if (!st.isFile()) {
+        this.once(name, `inbox/${name}: not a regular file: not taken`);
+        continue;
+      }
+      const prev = this.seen.get(name);
+      const same = prev && prev.size === st.size && prev.mtimeMs === st.mtimeMs && prev.ino === st.ino;
+      if (!same) {
+        this.seen.set(name, { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, since: nowMono });
+        if (nowWall - st.mtimeMs >= stableMs) ready.push({ name, path, source, symlink });
+        continue;
+      }
+      if (nowMono - prev.since >= stableMs) ready.push({ name, path, source, symlink });
+    }
+    return ready;
+  }
+
+  forget(name: string): void {
+    this.seen.delete(name);
+    this.reported.delete(name);
+  }
+
+  private once(name: string, msg: string): void {
+    if (this.reported.has(name)) return;
+    this.reported.add(name);
+    this.log(msg);
+  }
+}
+
+/** One diagnostic in the CLI's JSON shape (1-based lines and columns). */
+export interface JsonDiagnostic {
+  file: string;
+  line: number;
+  column: number;
+  endLine: number;
+  endColumn: number;
+  severity: 'error' | 'warning' | 'info';
+  code: string;
+  message: string;
+}
+
+export function jsonDiagnostic(file: string, d: FileDiagnostic): JsonDiagnostic {
+  return { file, line: d.line + 1, column: d.startCol + 1, endLine: d.endLine + 1, endColumn: d.endCol + 1, severity: d.severity, code: d.code, message: d.message };
+}
+
+export interface AdmitOptions {
+  /** move: the source is taken away (inbox); copy: the source stays (enqueue of a file elsewhere). */
+  readonly mode: 'move' | 'copy';
+  readonly originalName: string;
+  readonly priority: number;
+  readonly validate: ValidateOptions;
+  readonly commandId?: string;
+}
+
+export interface AdmitResult {
+  readonly folder: 'queue' | 'failed';
+  readonly name: string;
+  readonly errors: number;
+  readonly warnings: number;
+  readonly examples: number;
+  readonly message: string;
+}
+
+const STAGE_PREFIX = '.incoming-';
+
+/** Validates and files one dataset. Throws on I/O failure (the source is then left where it was). */
+export async function admit(p: RootPaths, source: string, o: AdmitOptions): Promise<AdmitResult> {
+  const wanted = safeName(o.originalName);
+  // The staging name records how to undo it after a crash: a moved file goes back to the inbox, a
+  // copy is deleted (its enqueue command is still in control/ and will be applied again).
+  const staged = join(p.queue, `${STAGE_PREFIX}${randomUUID()}.${o.mode}--${Buffer.from(wanted).toString('base64url')}`);
+  if (o.mode === 'move') renameSync(source, staged);
+  else {
+    copyFileSync(source, staged);
+    const fd = openSync(staged, 'r+');
+    try { fsyncSync(fd); } finally { closeSync(fd); }
+  }
+  try {
+    const report = await validateFile(staged, o.validate, { workers: 1 });
+    const sha256 = await sha256File(staged);
+    const size = statSync(staged).size;
+    const folder = report.errors > 0 ? 'failed' : 'queue';
+    const meta: DatasetMeta = {
+      priority: o.priority,
+      attempts: 0,
+      added: new Date().toISOString(),
+      sha256,
+      size,
+      examples: report.examples,
+      ...(wanted !== o.originalName && { originalName: o.originalName }),
+      ...(o.commandId && { commandId: o.commandId }),
+    };
+    const dir = p[folder];
+    let failure = '';
+    const reasonFor = (name: string): object => {
+      const diags = report.diagnostics.map((d) => jsonDiagnostic(`failed/${name}`, d));
+      const first = diags.find((d) => d.severity === 'error');
+      failure = `${report.errors} error${report.errors === 1 ? '' : 's'} in the dataset${first ? `; first: line ${first.line}:${first.column} ${first.code}: ${first.message}` : ''}`;
+      return { kind: 'invalid', message: failure, at: new Date().toISOString(), errors: report.errors, warnings: report.warnings, diagnostics: diags };
+    };
+    const name = placeWithMeta(p, staged, dir, wanted, meta, folder === 'failed' ? reasonFor : undefined);
+    if (folder === 'failed') return { folder, name, errors: report.errors, warnings: report.warnings, examples: report.examples, message: failure };
+    return { folder, name, errors: 0, warnings: report.warnings, examples: report.examples, message: `queued as ${name} (${report.examples} examples, ${report.warnings} warnings)` };
+  } catch (e) {
+    undoStaged(p, staged);
+    throw e;
+  }
+}
+
+/**
+ * Links the staged file into `dir` under the first name free in every dataset folder. The sidecar
+ * is written first, so whoever sees the dataset also sees its sidecar.
+ */
+function placeWithMeta(p: RootPaths, staged: string, dir: string, wanted: string, meta: DatasetMeta, reason?: (name: string) => object): string {
+  for (let n = 1; ; n++) {
+    const c = candidateName(wanted, n);
+    if (nameTaken(p, c)) continue;
+    writeMeta(dir, c, meta);
+    if (reason) writeJsonAtomic(reasonPath(dir, c), reason(c));
+    try {
+      linkSync(staged, join(dir, c));
+    } catch (e) {
+      try { unlinkSync(metaPath(dir, c)); } catch { /* gone */ }
+      if (reason) try { unlinkSync(reasonPath(dir, c)); } catch { /* gone */ }
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') continue;
+      throw e;
+    }
+    unlinkSync(staged);
+    fsyncDir(dir);
+    return c;
+  }
+}
+
+function undoStaged(p: RootPaths, staged: string): void {
+  const m = /\.incoming-[0-9a-f-]+\.(move|copy)--(.*)$/.exec(staged);
+  try {
+    if (m?.[1] === 'move') moveNoClobber(staged, p.inbox, Buffer.from(m[2] ?? '', 'base64url').toString() || 'dataset.jsonl');
+    else unlinkSync(staged);
+  } catch {
+    // already gone
+  }
+}
+
+/** At start: staging files left by a crash are undone. Returns how many. */
+export function recoverStaged(p: RootPaths): number {
+  let n = 0;
+  let names: string[];
+  try {
+    names = readdirSync(p.queue);
+  } catch {
+    return 0;
+  }
+  for (const name of names) {
+    if (!name.startsWith(STAGE_PREFIX)) continue;
+    undoStaged(p, join(p.queue, name));
+    n++;
+  }
+  if (n) fsyncDir(p.queue);
+  return n;
+}
+
+/** Where the dataset enqueued by this command is, if that enqueue already happened. */
+export function findByCommandId(p: RootPaths, id: string, folders: readonly ('queue' | 'processing' | 'done' | 'failed')[] = ['queue', 'processing', 'done', 'failed']): { folder: string; name: string } | undefined {
+  for (const f of folders) {
+    let names: string[];
+    try {
+      names = readdirSync(p[f]);
+    } catch {
+      continue;
+    }
+    for (const n of names) {
+      if (!n.endsWith('.meta.json') || n.startsWith('.')) continue;
+      try {
+        const text = readFileSync(join(p[f], n), 'utf8');
+        if (text.includes(id) && (JSON.parse(text) as DatasetMeta).commandId === id) return { folder: f, name: n.slice(0, -'.meta.json'.length) };
+      } catch {
+        // unreadable sidecar: not ours
+      }
+    }
+  }
+  return undefined;
+}

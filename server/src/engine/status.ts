@@ -1,0 +1,130 @@
+/**
+ * What a queue root looks like right now, read from disk only: for `lora-queue status`, for a
+ * follower, and for anyone who cannot ask the owner. Never changes anything.
+ */
+import { readdirSync } from 'node:fs';
+import { readJsonQuiet } from './atomic';
+import { listDatasets, listEntries, reasonPath } from './datasets';
+import { applyEvents, emptyProgress, etaSeconds, EventTail } from './events';
+import { holderAlive, readLock } from './lock';
+import type { RootPaths } from './paths';
+import { peekState } from './state';
+import { orderQueue } from './transitions';
+import type { EndKind, EngineState, RunSummary } from './types';
+
+export interface QueueStatus {
+  root: string;
+  engine: { running: boolean; pid: number; host: string; since: string } | null;
+  paused: boolean;
+  pauseReason: string | null;
+  stopAfterJob: boolean;
+  blocked: string | null;
+  current: {
+    runId: string;
+    dataset: string;
+    attempt: number;
+    pid: number | null;
+    startedAt: string;
+    step: number | null;
+    totalSteps: number | null;
+    loss: number | null;
+    evalLoss: number | null;
+    etaSeconds: number | null;
+    lastCheckpoint: string | null;
+    stopping: string | null;
+  } | null;
+  queue: { name: string; priority: number; attempts: number; added: string; examples: number; size: number; notBefore: string | null; resumeFrom: string | null }[];
+  inbox: string[];
+  failed: { name: string; kind: string; message: string }[];
+  done: number;
+  pendingCommands: number;
+  lastErrors: EngineState['errors'];
+  recentRuns: RunSummary[];
+}
+
+export function readStatus(p: RootPaths): QueueStatus {
+  const lock = readLock(p.lock);
+  const state = peekState(p);
+  const cur = state?.current ?? null;
+  let current: QueueStatus['current'] = null;
+  if (cur) {
+    const progress = applyEvents(emptyProgress(), new EventTail(cur.eventsPath).read());
+    current = {
+      runId: cur.runId, dataset: cur.dataset, attempt: cur.attempt, pid: cur.pid, startedAt: cur.startedAt,
+      step: progress.step, totalSteps: progress.totalSteps, loss: progress.loss, evalLoss: progress.evalLoss, etaSeconds: etaSeconds(progress),
+      lastCheckpoint: progress.lastCheckpoint, stopping: cur.action,
+    };
+  }
+  const failed = listDatasets(p.failed).map((name) => {
+    const r = readJsonQuiet<{ kind?: EndKind | string; message?: string }>(reasonPath(p.failed, name));
+    return { name, kind: r?.kind ?? 'unknown', message: r?.message ?? '' };
+  });
+  let inbox: string[] = [];
+  let pending = 0;
+  try {
+    inbox = readdirSync(p.inbox).filter((n) => !n.startsWith('.')).sort();
+  } catch { /* none */ }
+  try {
+    pending = readdirSync(p.control).filter((n) => !n.startsWith('.') && n.endsWith('.json')).length;
+  } catch { /* none */ }
+  return {
+    root: p.root,
+    engine: lock ? { running: holderAlive(lock), pid: lock.pid, host: lock.host, since: lock.since } : null,
+    paused: state?.paused ?? false,
+    pauseReason: state?.pauseReason ?? null,
+    stopAfterJob: state?.stopAfterJob ?? false,
+    blocked: state?.blocked ?? null,
+    current,
+    queue: orderQueue(listEntries(p.queue)).map(({ name, meta }) => ({
+      name, priority: meta.priority, attempts: meta.attempts, added: meta.added, examples: meta.examples, size: meta.size, notBefore: meta.notBefore ?? null, resumeFrom: meta.resumeFrom ?? null,
+    })),
+    inbox,
+    failed,
+    done: listDatasets(p.done).length,
+    pendingCommands: pending,
+    lastErrors: (state?.errors ?? []).slice(-5),
+    recentRuns: (state?.history ?? []).slice(-5),
+  };
+}
+
+function duration(s: number): string {
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const sec = Math.round(s % 60);
+  return h ? `${h}h${String(m).padStart(2, '0')}m` : m ? `${m}m${String(sec).padStart(2, '0')}s` : `${sec}s`;
+}
+
+export function formatStatus(s: QueueStatus): string[] {
+  const out: string[] = [];
+  out.push(`queue root: ${s.root}`);
+  out.push(s.engine?.running ? `engine: running (pid ${s.engine.pid} on ${s.engine.host}, since ${s.engine.since})` : 'engine: not running (commands are applied directly; nothing trains until `lora-queue daemon` or the editor starts one)');
+  if (s.blocked && !s.current) out.push(`not training: ${s.blocked}`);
+  out.push(s.paused ? `queue: paused${s.pauseReason ? ` — ${s.pauseReason}` : ''}` : s.stopAfterJob ? 'queue: pauses after the current run' : 'queue: active');
+  if (s.current) {
+    const c = s.current;
+    const pct = c.step !== null && c.totalSteps ? ` (${Math.floor((100 * c.step) / c.totalSteps)}%)` : '';
+    const parts = [`step ${c.step ?? 0}/${c.totalSteps ?? '?'}${pct}`];
+    if (c.loss !== null) parts.push(`loss ${c.loss.toFixed(4)}`);
+    if (c.etaSeconds !== null) parts.push(`ETA ${duration(c.etaSeconds)}`);
+    if (c.stopping) parts.push(`stopping (${c.stopping})`);
+    out.push(`training: ${c.dataset} — run ${c.runId}, attempt ${c.attempt}, pid ${c.pid ?? '?'}: ${parts.join(', ')}`);
+  } else out.push('training: nothing');
+  out.push(`queued: ${s.queue.length}`);
+  s.queue.forEach((q, i) => {
+    const extra = [`priority ${q.priority}`, `${q.examples} examples`];
+    if (q.attempts) extra.push(`${q.attempts} failed attempt${q.attempts === 1 ? '' : 's'}`);
+    if (q.notBefore) extra.push(`retry after ${q.notBefore}`);
+    if (q.resumeFrom) extra.push(`resumes from ${q.resumeFrom}`);
+    out.push(`  ${i + 1}. ${q.name} (${extra.join(', ')})`);
+  });
+  if (s.inbox.length) out.push(`inbox: ${s.inbox.join(', ')}`);
+  out.push(`done: ${s.done}`);
+  out.push(`failed: ${s.failed.length}`);
+  for (const f of s.failed) out.push(`  ${f.name}: ${f.kind}: ${f.message}`);
+  if (s.pendingCommands) out.push(`commands waiting for the engine: ${s.pendingCommands}`);
+  if (s.lastErrors.length) {
+    out.push('last errors:');
+    for (const e of s.lastErrors) out.push(`  ${e.at} ${e.message}`);
+  }
+  return out;
+}

@@ -1,0 +1,156 @@
+/**
+ * One trainer run: spawned (or adopted from an earlier engine), followed through its events file,
+ * watched for hangs, signalled for stops, and observed to its end. The trainer runs in its own
+ * process group (detached) with stdout and stderr appended to runs/<id>/trainer.log through a file
+ * descriptor, so it keeps running, and keeps logging, when the engine exits or dies.
+ *
+ * Signals: the graceful ones (SIGTERM for stop now, SIGUSR1 for stop after the step) go to the
+ * trainer command's process, which forwards them as launchers (accelerate, torchrun) do; SIGKILL
+ * (hang, stop grace exceeded) goes to the whole group, so no worker survives.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, openSync, readSync, fstatSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { applyEvents, emptyProgress, EventTail, type Progress } from './events';
+import { isProcessAlive, oomKillCount, processStartTime } from './proc';
+import type { EngineAction, RunRecord } from './types';
+
+export interface ExitInfo {
+  readonly code: number | null;
+  readonly signal: string | null;
+}
+
+export class RunHandle {
+  readonly tail: EventTail;
+  readonly progress: Progress = emptyProgress();
+  /** Monotonic ms of the last event (or of the start/adoption). */
+  lastActivity = performance.now();
+  /** undefined while running; null when it ended unobserved (adopted). */
+  exit: ExitInfo | null | undefined = undefined;
+  spawnError: string | undefined;
+  /** Monotonic ms after which the group gets SIGKILL (set by a stop now). */
+  killDeadline: number | undefined;
+
+  private constructor(readonly record: RunRecord, readonly adopted: boolean) {
+    this.tail = new EventTail(record.eventsPath);
+  }
+
+  static spawn(record: RunRecord, argv: readonly string[], cwd: string, env: NodeJS.ProcessEnv): RunHandle {
+    const h = new RunHandle(record, false);
+    const fd = openSync(record.logPath, 'a');
+    try {
+      const child = spawn(argv[0]!, argv.slice(1), { cwd, env, detached: true, stdio: ['ignore', fd, fd] });
+      child.once('error', (e) => {
+        h.spawnError = (e as NodeJS.ErrnoException).code === 'ENOENT' ? `${argv[0]} was not found` : e.message;
+        if (h.exit === undefined) h.exit = { code: null, signal: null };
+      });
+      child.once('exit', (code, signal) => {
+        h.exit = { code, signal };
+      });
+      // The engine may exit before the trainer: it must not keep the engine alive, nor die with it.
+      child.unref();
+      if (child.pid !== undefined) {
+        record.pid = child.pid;
+        record.startTime = processStartTime(child.pid) ?? null;
+        record.oomKillsAtStart = oomKillCount('self') ?? null;
+      }
+    } finally {
+      closeSync(fd);
+    }
+    return h;
+  }
+
+  /** Follows a trainer started by an earlier engine; its events are read again from the start. */
+  static adopt(record: RunRecord): RunHandle {
+    const h = new RunHandle(record, true);
+    applyEvents(h.progress, h.tail.read());
+    h.lastActivity = performance.now();
+    return h;
+  }
+
+  /** For a run whose trainer is already gone: its events, and an unknown exit. */
+  static settled(record: RunRecord): RunHandle {
+    const h = new RunHandle(record, true);
+    applyEvents(h.progress, h.tail.read());
+    h.exit = null;
+    return h;
+  }
+
+  /** Reads new events; returns true when the run has ended (all its events read). */
+  poll(now: number = performance.now()): boolean {
+    const events = this.tail.read();
+    if (events.length) {
+      applyEvents(this.progress, events);
+      this.lastActivity = now;
+    }
+    if (this.exit === undefined && this.adopted && !this.alive()) this.exit = null;
+    if (this.exit !== undefined) {
+      // The trainer may have written its last events just before exiting.
+      applyEvents(this.progress, this.tail.read());
+      return true;
+    }
+    return false;
+  }
+
+  alive(): boolean {
+    const { pid, startTime } = this.record;
+    if (pid === null) return false;
+    return isProcessAlive(pid, startTime ?? undefined);
+  }
+
+  /** Seconds since the last event (monotonic). */
+  silentSeconds(now: number = performance.now()): number {
+    return (now - this.lastActivity) / 1000;
+  }
+
+  signal(sig: NodeJS.Signals, group = false): boolean {
+    const pid = this.record.pid;
+    if (pid === null || !this.alive()) return false;
+    try {
+      process.kill(group ? -pid : pid, sig);
+      return true;
+    } catch {
+      if (group) {
+        try {
+          process.kill(pid, sig);
+          return true;
+        } catch {
+          return false;
+        }
+      }
+      return false;
+    }
+  }
+
+  markAction(a: EngineAction): void {
+    this.record.action = a;
+  }
+
+  oomKillsSinceStart(): number | null {
+    const base = this.record.oomKillsAtStart;
+    if (base === null) return null;
+    const nowCount = oomKillCount('self');
+    return nowCount === undefined ? null : Math.max(0, nowCount - base);
+  }
+}
+
+/** The last `maxLines` lines of a log file (reads at most the last 64 KiB). */
+export function logTail(path: string, maxLines = 20): string {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return '';
+  }
+  try {
+    const size = fstatSync(fd).size;
+    const len = Math.min(size, 64 * 1024);
+    const buf = Buffer.alloc(len);
+    readSync(fd, buf, 0, len, size - len);
+    const lines = buf.toString('utf8').split('\n');
+    if (lines[lines.length - 1] === '') lines.pop();
+    return lines.slice(-maxLines).join('\n');
+  } finally {
+    closeSync(fd);
+  }
+}

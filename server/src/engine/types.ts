@@ -1,0 +1,110 @@
+/** The engine's data: datasets' sidecars, runs, commands and state.json. */
+
+/** `<name>.meta.json` beside a dataset; it moves with the dataset from folder to folder. */
+export interface DatasetMeta {
+  priority: number;
+  /** Failed attempts so far (a stop, a config error or a lost GPU does not count). */
+  attempts: number;
+  /** When it entered the queue (ISO); the queue is ordered by priority, then by this. */
+  added: string;
+  sha256: string;
+  size: number;
+  examples: number;
+  /** The name it arrived with, when it had to be made safe or unique. */
+  originalName?: string;
+  /** A checkpoint of its last run to continue from. */
+  resumeFrom?: string | null;
+  /** A run was started on it and did not finish: it goes first. */
+  interrupted?: boolean;
+  /** Not before this time (ISO), after a failed attempt. */
+  notBefore?: string | null;
+  /** Its runs, oldest first. */
+  runs?: string[];
+  /** The control command that enqueued it (makes a replayed enqueue a no-op). */
+  commandId?: string;
+}
+
+export interface QueueEntry {
+  readonly name: string;
+  readonly meta: DatasetMeta;
+}
+
+export type StopMode = 'now' | 'afterStep' | 'afterJob';
+
+export type Command =
+  | { readonly type: 'enqueue'; readonly path: string; readonly priority?: number }
+  | { readonly type: 'stop'; readonly mode: StopMode }
+  | { readonly type: 'pause' }
+  | { readonly type: 'resume' }
+  | { readonly type: 'retry'; readonly name: string }
+  | { readonly type: 'remove'; readonly name: string }
+  | { readonly type: 'priority'; readonly name: string; readonly priority: number };
+
+/** A file in control/. */
+export interface CommandFile {
+  readonly id: string;
+  readonly written: string;
+  readonly from: { readonly pid: number; readonly host: string };
+  readonly command: Command;
+}
+
+export interface CommandResult {
+  readonly id: string;
+  readonly ok: boolean;
+  readonly message: string;
+  readonly at: string;
+}
+
+/** Every way a run ends. */
+export type EndKind = 'success' | 'stopped' | 'nan_loss' | 'cuda_oom' | 'gpu_unavailable' | 'data' | 'config' | 'killed' | 'crash' | 'hang';
+
+/** What the engine itself did to the trainer (so a SIGKILL it sent is not taken for the OOM killer). */
+export type EngineAction = 'hang-kill' | 'stop-now' | 'stop-after-step';
+
+/** The run in progress, in state.json. */
+export interface RunRecord {
+  runId: string;
+  dataset: string;
+  attempt: number;
+  jobPath: string;
+  eventsPath: string;
+  logPath: string;
+  startedAt: string;
+  pid: number | null;
+  startTime: string | null;
+  /** What the engine asked of it so far. */
+  action: EngineAction | null;
+  /** The memory cgroup's oom_kill counter when it started. */
+  oomKillsAtStart: number | null;
+}
+
+export interface RunSummary {
+  readonly runId: string;
+  readonly dataset: string;
+  readonly attempt: number;
+  readonly kind: EndKind;
+  readonly message: string;
+  readonly startedAt: string;
+  readonly endedAt: string;
+  readonly finalLoss: number | null;
+  readonly steps: number | null;
+  /** Where the dataset went: done, failed, or back to the queue. */
+  readonly outcome: 'done' | 'failed' | 'queue';
+}
+
+export interface EngineState {
+  version: 1;
+  paused: boolean;
+  pauseReason: string | null;
+  /** Pause once the current run ends (stop --after-job). */
+  stopAfterJob: boolean;
+  current: RunRecord | null;
+  /** Ids of the control commands applied (newest last), so each is applied once. */
+  applied: string[];
+  results: CommandResult[];
+  history: RunSummary[];
+  errors: { at: string; message: string }[];
+  /** Why the engine will not start a run although datasets wait (a config problem), or null. */
+  blocked?: string | null;
+  updatedAt: string;
+}
