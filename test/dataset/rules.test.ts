@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
+import { hashingReady } from '../../server/src/dataset/hash';
 import { validateLine, type LineDiagnostic } from '../../server/src/dataset/line';
 import { CODES } from '../../server/src/dataset/codes';
 import { applyLineFix } from '../helpers/fixes';
@@ -34,6 +35,9 @@ function fixAndRecheck(line: string, code: string): { fixed: string; codes: stri
 }
 
 const good = (extra = ''): string => `{"messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Hi"},{"role":"assistant","content":"Hello!"${extra}}]}`;
+
+// The duplicate hash runs on WebAssembly, which starts asynchronously.
+before(() => hashingReady());
 
 describe('good examples', () => {
   it('accepts a plain chat example with no diagnostics', () => {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
+import { hashingReady } from '../../server/src/dataset/hash';
 import fc from 'fast-check';
 import { scanJson } from '../../server/src/dataset/locate';
 import { validateLine } from '../../server/src/dataset/line';
@@ -13,6 +14,9 @@ function syntax(line: string): { text: string; message: string; col: number } {
   assert.equal(d.code, 'json-syntax');
   return { text: line.slice(d.startCol, d.endCol), message: d.message, col: d.startCol };
 }
+
+// The duplicate hash runs on WebAssembly, which starts asynchronously.
+before(() => hashingReady());
 
 describe('json-syntax locations and messages', () => {
   const cases: [string, string, RegExp][] = [

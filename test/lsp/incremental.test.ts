@@ -1,6 +1,7 @@
 /** Property: after any sequence of edits, the incremental model says exactly what a fresh validation says. */
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
+import { hashingReady } from '../../server/src/dataset/hash';
 import fc from 'fast-check';
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import { DEFAULT_OPTIONS } from '../../server/src/dataset/file';
@@ -18,6 +19,9 @@ function fresh(doc: TextDocument): string {
 }
 
 const pieces = ['{"messages":[{"role":"user","content":"a"},{"role":"assistant","content":"b"}]}', '\n', '\r\n', '{', '}', '"', 'asistant', ',', 'x', '', '\n\n', '{"messages": 1}'];
+
+// The duplicate hash runs on WebAssembly, which starts asynchronously.
+before(() => hashingReady());
 
 describe('incremental document model', () => {
   it('matches a fresh validation after random edits', () => {

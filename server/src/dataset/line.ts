@@ -2,8 +2,8 @@
  * One line in, its diagnostics out. Pure: no I/O, nothing shared between lines except the
  * options. Columns are 0-based UTF-16 offsets within the line, end exclusive.
  */
-import { hash as cryptoHash } from 'node:crypto';
 import { severityOf, type Code, type Severity } from './codes';
+import { hash53 } from './hash';
 import { checkExample, type Fix, type Issue, type RuleOptions, type Target } from './rules';
 import { nodeAt, scanJson, type JsonNode } from './locate';
 
@@ -120,7 +120,7 @@ function resolveFix(text: string, fix: Fix, locate: (t: Target) => { start: numb
  * follow in key order. So whitespace, key order and escaping differences (\u00e9 vs é) do not
  * hide a duplicate. Built from the strings JSON.parse already made, this costs about a fifth of
  * re-serialising the example with JSON.stringify (measured; see docs/benchmarks.md). 53 bits of
- * SHA-1 keep the chance of a false duplicate below 1 in 10,000 for a million examples.
+ * xxHash64 (hash.ts) keep the chance of a false duplicate below 1 in 10,000 for a million examples.
  */
 export function exampleHash(value: unknown): number | undefined {
   let normal: string;
@@ -129,8 +129,7 @@ export function exampleHash(value: unknown): number | undefined {
   } catch {
     return undefined; // nested too deep to serialise: no duplicate check for this line
   }
-  const h = cryptoHash('sha1', normal, 'buffer');
-  return h.readUIntBE(0, 6) * 32 + (h[6]! >>> 3);
+  return hash53(normal);
 }
 
 const SEP = '\u0001';

@@ -10,6 +10,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { fileDiagnostic, type FileReport, type ValidateOptions } from './file';
+import { hashingReady } from './hash';
 import { validateLine } from './line';
 import { mergeParts, PartCollector, type PartResult } from './part';
 
@@ -149,6 +150,7 @@ export function partSplitter(collector: PartCollector, opts: ValidateOptions, at
 
 /** Streams one input (a file, standard input) through the validator on this thread. */
 export async function validateChunks(chunks: AsyncIterable<Buffer>, opts: ValidateOptions): Promise<FileReport> {
+  await hashingReady();
   const collector = new PartCollector(opts);
   const splitter = partSplitter(collector, opts, true);
   for await (const chunk of chunks) splitter.push(chunk);
@@ -158,7 +160,7 @@ export async function validateChunks(chunks: AsyncIterable<Buffer>, opts: Valida
 
 const CHUNK = 1 << 20;
 
-/** Validates bytes [start, end) of a file synchronously: one part, line numbers local to it. */
+/** Validates bytes [start, end) of a file synchronously: one part, line numbers local to it (await hashingReady() first). */
 export function validateRangeSync(path: string, start: number, end: number, opts: ValidateOptions): PartResult {
   const collector = new PartCollector(opts);
   const splitter = partSplitter(collector, opts, start === 0);
@@ -215,6 +217,7 @@ export function splitPoints(path: string, size: number, parts: number): number[]
  * (duplicates across parts included) into exactly the report of a single pass.
  */
 export async function validateFile(path: string, opts: ValidateOptions, { workers = defaultWorkers(), minParallelBytes = PARALLEL_MIN_BYTES } = {}): Promise<FileReport> {
+  await hashingReady();
   const size = statSync(path).size;
   if (workers < 2 || size < minParallelBytes) return validateChunks(createReadStream(path, { highWaterMark: CHUNK }), opts);
   const points = splitPoints(path, size, workers);

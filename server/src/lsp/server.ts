@@ -21,6 +21,7 @@ import { checkConfigText } from '../config/diagnostics';
 import { ConfigStore, findConfig, validateOptionsFrom } from '../config/load';
 import { CONFIG_FILE } from '../config/schema';
 import type { FileDiagnostic, ValidateOptions } from '../dataset/file';
+import { hashingReady } from '../dataset/hash';
 import { DatasetDocument } from './datasetDocument';
 import { diskByteDiagnostics } from './diskBytes';
 import { TokenService, tokenSetup, type TokenSetup } from './tokenService';
@@ -175,7 +176,8 @@ export function startServer(connection: Connection): void {
     d.timer = setTimeout(() => publish(uri), PUBLISH_DELAY_MS);
   };
 
-  connection.onInitialize((params): InitializeResult => {
+  connection.onInitialize(async (params): Promise<InitializeResult> => {
+    await hashingReady();
     const init = params.initializationOptions as Partial<ClientSettings> | undefined;
     if (init) settings = init;
     const folder = params.workspaceFolders?.[0]?.uri ?? params.rootUri ?? undefined;

@@ -8,6 +8,7 @@ import { exampleHash } from '../dataset/line';
 import { conversationOf, countConversation, previewConversation } from './count';
 import type { LineCount, WorkerInit, WorkerRequest, WorkerResponse } from './protocol';
 import { loadChatTokenizer, type ChatTokenizer } from './tokenizer';
+import { hashingReady } from '../dataset/hash';
 
 const BLANK = /^[ \t\r\f\v\u00a0\ufeff]*$/;
 
@@ -36,12 +37,13 @@ export function countLine(tok: ChatTokenizer, line: string, maxSeqLength: number
   }
 }
 
-function serve(): void {
+async function serve(): Promise<void> {
   const port = parentPort;
   if (!port) return;
   const { modelDir } = workerData as WorkerInit;
   let tok: ChatTokenizer;
   try {
+    await hashingReady(); // the duplicate hash of `stats`
     tok = loadChatTokenizer(modelDir);
   } catch (e) {
     port.postMessage({ type: 'fatal', message: (e as Error).message } satisfies WorkerResponse);
@@ -67,4 +69,4 @@ function serve(): void {
   });
 }
 
-serve();
+void serve();
