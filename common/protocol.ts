@@ -66,3 +66,59 @@ export namespace LossMaskPreviewRequest {
     | { readonly segments: readonly MaskSegment[]; readonly tokens: number; readonly trainable: number | null; readonly model: string }
     | { readonly error: string };
 }
+
+/** What the client shows of a queue (a view of the engine's status; the server's type must fit it). */
+export interface QueueStatusView {
+  readonly root: string;
+  readonly engine: { readonly running: boolean; readonly pid: number; readonly host: string; readonly since: string } | null;
+  readonly paused: boolean;
+  readonly pauseReason: string | null;
+  readonly blocked: string | null;
+  readonly current: {
+    readonly runId: string;
+    readonly dataset: string;
+    readonly attempt: number;
+    readonly step: number | null;
+    readonly totalSteps: number | null;
+    readonly loss: number | null;
+    readonly etaSeconds: number | null;
+    readonly stopping: string | null;
+  } | null;
+  readonly queue: readonly { readonly name: string; readonly priority: number; readonly attempts: number; readonly examples: number; readonly size: number }[];
+  readonly inbox: readonly string[];
+  readonly failed: readonly { readonly name: string; readonly kind: string; readonly message: string }[];
+  readonly done: number;
+  readonly lastErrors: readonly { readonly at: string; readonly message: string }[];
+}
+
+/** Server → client: the queue changed (pushed, never polled by the client). */
+export namespace QueueStateNotification {
+  export const method = 'loraQueue/state' as const;
+  export const direction = 'serverToClient' as const;
+  export interface Params {
+    /** This window's engine: the owner of the queue root, a follower of another owner, or off (and why). */
+    readonly engine: 'owner' | 'follower' | 'off';
+    readonly why?: string;
+    readonly status: QueueStatusView | null;
+  }
+}
+
+export type QueueCommand =
+  | { readonly type: 'enqueue'; readonly path: string; readonly priority?: number }
+  | { readonly type: 'stop'; readonly mode: 'now' | 'afterStep' | 'afterJob' }
+  | { readonly type: 'pause' }
+  | { readonly type: 'resume' }
+  | { readonly type: 'retry'; readonly name: string }
+  | { readonly type: 'remove'; readonly name: string }
+  | { readonly type: 'priority'; readonly name: string; readonly priority: number };
+
+/** Client → server: one queue command (enqueue, stop, pause, resume, retry, remove, priority), applied exactly once. */
+export namespace QueueCommandRequest {
+  export const method = 'loraQueue/command' as const;
+  export const direction = 'clientToServer' as const;
+  export type Params = QueueCommand;
+  export interface Result {
+    readonly ok: boolean;
+    readonly message: string;
+  }
+}

@@ -12,6 +12,8 @@ export class LspClient {
   private readonly published = new Map<string, PublishDiagnosticsParams>();
   private waiters: (() => void)[] = [];
   stderr = '';
+  /** Every `loraQueue/state` notification, in order. */
+  readonly states: unknown[] = [];
 
   constructor(cwd?: string) {
     this.proc = spawn(process.execPath, [BIN, 'lsp', '--stdio'], { cwd, stdio: ['pipe', 'pipe', 'pipe'] });
@@ -24,11 +26,17 @@ export class LspClient {
       for (const f of w) f();
     });
     this.conn.onRequest('workspace/configuration', () => [{}]);
+    this.conn.onNotification('loraQueue/state', (p: unknown) => {
+      this.states.push(p);
+      const w = this.waiters;
+      this.waiters = [];
+      for (const f of w) f();
+    });
     this.conn.listen();
   }
 
-  async initialize(rootUri: string | null = null): Promise<unknown> {
-    const r = await this.conn.sendRequest('initialize', { processId: process.pid, rootUri, capabilities: {}, workspaceFolders: null });
+  async initialize(rootUri: string | null = null, initializationOptions?: unknown): Promise<unknown> {
+    const r = await this.conn.sendRequest('initialize', { processId: process.pid, rootUri, capabilities: {}, workspaceFolders: null, initializationOptions });
     await this.conn.sendNotification('initialized', {});
     return r;
   }
@@ -48,6 +56,24 @@ export class LspClient {
   codeActions(uri: string, diagnostics: Diagnostic[]): Promise<CodeAction[]> {
     const range = diagnostics[0]?.range ?? { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } };
     return this.conn.sendRequest('textDocument/codeAction', { textDocument: { uri }, range, context: { diagnostics } });
+  }
+
+  /** Waits for a `loraQueue/state` push that satisfies `pred`. */
+  async state<T>(pred: (p: T) => boolean, timeoutMs = 30_000): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const hit = (this.states as T[]).findLast(pred);
+      if (hit) return hit;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no matching loraQueue/state; last: ${JSON.stringify(this.states.at(-1))?.slice(0, 800)}; stderr: ${this.stderr}`);
+      await new Promise<void>((res) => {
+        const t = setTimeout(res, left);
+        this.waiters.push(() => {
+          clearTimeout(t);
+          res();
+        });
+      });
+    }
   }
 
   /** Waits until diagnostics for `uri` arrive that satisfy `pred` (version, content). Polls events, never sleeps. */

@@ -16,7 +16,8 @@ import {
 } from 'vscode-languageserver';
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import { DatasetStatsRequest, DIAGNOSTIC_SOURCE, LossMaskPreviewRequest, SETTINGS_SECTION, type ClientSettings, type DiagnosticFixData } from '../../../common/protocol';
-import { basename } from 'node:path';
+import { existsSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { checkConfigText } from '../config/diagnostics';
 import { ConfigStore, findConfig, validateOptionsFrom } from '../config/load';
 import { CONFIG_FILE } from '../config/schema';
@@ -24,6 +25,7 @@ import type { FileDiagnostic, ValidateOptions } from '../dataset/file';
 import { hashingReady } from '../dataset/hash';
 import { DatasetDocument } from './datasetDocument';
 import { diskByteDiagnostics } from './diskBytes';
+import { EngineHost } from './engineHost';
 import { TokenService, tokenSetup, type TokenSetup } from './tokenService';
 
 interface OpenDataset {
@@ -55,6 +57,11 @@ export function startServer(connection: Connection): void {
   const log = (msg: string): void => connection.console.log(msg);
 
   const tokenService = new TokenService(log);
+  const engineHost = new EngineHost(connection, log);
+  const startEngine = (): void => {
+    const file = workspaceRoot ? join(workspaceRoot, CONFIG_FILE) : undefined;
+    engineHost.start(file && existsSync(file) ? file : undefined, settings.trusted === true);
+  };
 
   /** Dataset options and token setup from the configuration in force (the last good one), never from a broken edit. */
   const settingsFor = (uri: string): { opts: ValidateOptions; tokens: TokenSetup | { why: string } } => {
@@ -194,6 +201,8 @@ export function startServer(connection: Connection): void {
     };
   });
 
+  connection.onInitialized(() => startEngine());
+
   connection.onDidChangeConfiguration(async (change) => {
     const fromPush = (change.settings as Record<string, unknown> | undefined)?.[SETTINGS_SECTION] as Partial<ClientSettings> | undefined;
     if (fromPush) settings = { ...settings, ...fromPush };
@@ -202,6 +211,7 @@ export function startServer(connection: Connection): void {
       if (pulled) settings = { ...settings, ...pulled };
     }
     revalidateAll();
+    startEngine(); // trust may have been granted
   });
 
   connection.onDidOpenTextDocument(({ textDocument: t }) => {
@@ -375,7 +385,11 @@ export function startServer(connection: Connection): void {
     }
   });
 
-  connection.onShutdown(() => tokenService.close());
+  connection.onShutdown(async () => {
+    // The engine releases its lock; a running trainer keeps training and is adopted later.
+    await engineHost.close();
+    await tokenService.close();
+  });
 
   connection.listen();
 }

@@ -1,0 +1,73 @@
+/**
+ * The engine inside the language server: one per window, started only in a trusted workspace
+ * that has a lora-queue.json. It owns the queue root or follows its owner (another window, a
+ * `lora-queue daemon`), pushes `loraQueue/state` on every change, and applies the client's
+ * commands. Closing the window leaves a running trainer to be adopted by the next engine.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Connection } from 'vscode-languageserver';
+import { QueueCommandRequest, QueueStateNotification, type QueueCommand, type QueueStatusView } from '../../../common/protocol';
+import { Engine } from '../engine/engine';
+import { readStatus } from '../engine/status';
+
+export class EngineHost {
+  private engine: Engine | undefined;
+  private why = 'not started';
+  private pushTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly connection: Connection, private readonly log: (msg: string) => void) {
+    connection.onRequest(QueueCommandRequest.method, (c: QueueCommand) => this.command(c));
+  }
+
+  /** Starts (or explains why not) for the config file of this workspace. */
+  start(configFile: string | undefined, trusted: boolean): void {
+    if (this.engine) return;
+    if (!trusted) return this.off('the workspace is not trusted: datasets are validated, but no engine or trainer runs here until you trust it');
+    if (!configFile) return this.off('no lora-queue.json in this workspace: add one to start the training queue');
+    try {
+      this.engine = new Engine({ configFile });
+      const role = this.engine.start();
+      this.log(`engine ${role === 'owner' ? 'owns' : 'follows'} ${this.engine.paths.root}`);
+      this.engine.on('state', () => this.schedulePush());
+      this.push();
+    } catch (e) {
+      this.engine = undefined;
+      this.off(`the engine could not start: ${(e as Error).message}`);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.pushTimer) clearTimeout(this.pushTimer);
+    await this.engine?.close();
+    this.engine = undefined;
+  }
+
+  private off(why: string): void {
+    this.why = why;
+    this.log(why);
+    void this.connection.sendNotification(QueueStateNotification.method, { engine: 'off', why, status: null } satisfies QueueStateNotification.Params);
+  }
+
+  /** State changes come in bursts (a run's events); push at most about ten times a second. */
+  private schedulePush(): void {
+    this.pushTimer ??= setTimeout(() => {
+      this.pushTimer = undefined;
+      this.push();
+    }, 100);
+  }
+
+  private push(): void {
+    const e = this.engine;
+    if (!e) return;
+    const status: QueueStatusView = readStatus(e.paths);
+    const role = e.role === 'closed' ? 'off' : e.role;
+    void this.connection.sendNotification(QueueStateNotification.method, { engine: role, status } satisfies QueueStateNotification.Params);
+  }
+
+  private async command(c: QueueCommand): Promise<QueueCommandRequest.Result> {
+    if (!this.engine) return { ok: false, message: this.why };
+    const r = await this.engine.command(randomUUID(), c);
+    this.schedulePush();
+    return r;
+  }
+}

@@ -1,0 +1,68 @@
+/** The engine inside the language server: owner, follower, untrusted; state pushed, commands applied. */
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { after, describe, it } from 'node:test';
+import type { QueueCommandRequest, QueueStateNotification } from '../../common/protocol';
+import { LspClient } from './client';
+
+const DOUBLE = resolve(__dirname, '..', '..', '..', 'test', 'engine', 'fixtures', 'trainer-double.mjs');
+const ex = (n: number): string => `{"messages":[{"role":"user","content":"Q${n}"},{"role":"assistant","content":"A${n}"}]}`;
+type State = QueueStateNotification.Params;
+
+function workspace(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'lq-lspeng-'));
+  // The trainer double reads no weights; the engine only checks that the model folder looks like one.
+  mkdirSync(join(dir, 'model'));
+  writeFileSync(join(dir, 'model', 'config.json'), '{}');
+  writeFileSync(join(dir, 'model', 'tokenizer.json'), '{}');
+  writeFileSync(join(dir, 'lora-queue.json'), JSON.stringify({ baseModel: 'model', trainer: { command: [process.execPath, DOUBLE], hangTimeoutSeconds: 60, stopGraceSeconds: 5 }, queue: { intakeStableSeconds: 0 } }));
+  writeFileSync(join(dir, 'first.jsonl'), [ex(1), ex(2), ex(3)].join('\n') + '\n');
+  return dir;
+}
+
+describe('the engine in the language server', () => {
+  const clients: LspClient[] = [];
+  after(async () => {
+    for (const c of clients) await c.shutdown();
+  });
+
+  it('owns the queue in a trusted workspace, trains an enqueued dataset, and pushes the state', async () => {
+    const dir = workspace();
+    const owner = new LspClient(dir);
+    clients.push(owner);
+    await owner.initialize(pathToFileURL(dir).href, { trusted: true });
+    const first = await owner.state<State>((s) => s.engine === 'owner');
+    assert.equal(first.status!.root, join(dir, '.lora-queue'));
+
+    const r = (await owner.conn.sendRequest('loraQueue/command', { type: 'enqueue', path: join(dir, 'first.jsonl') })) as QueueCommandRequest.Result;
+    assert.ok(r.ok, r.message);
+    const done = await owner.state<State>((s) => s.status?.done === 1 && s.status.current === null, 60_000);
+    assert.equal(done.status!.queue.length, 0);
+    assert.deepEqual(readdirSync(join(dir, '.lora-queue', 'done')).filter((f) => f.endsWith('.jsonl')), ['first.jsonl']);
+    assert.ok(owner.states.some((s) => (s as State).status?.current?.dataset === 'first.jsonl'), 'the run was pushed while it trained');
+
+    // A second window on the same folder follows, and its commands reach the owner.
+    const follower = new LspClient(dir);
+    clients.push(follower);
+    await follower.initialize(pathToFileURL(dir).href, { trusted: true });
+    await follower.state<State>((s) => s.engine === 'follower' && s.status?.done === 1);
+    const paused = (await follower.conn.sendRequest('loraQueue/command', { type: 'pause' })) as QueueCommandRequest.Result;
+    assert.ok(paused.ok, paused.message);
+    await owner.state<State>((s) => s.status?.paused === true);
+  });
+
+  it('starts no engine in an untrusted workspace, and says why', async () => {
+    const dir = workspace();
+    const c = new LspClient(dir);
+    clients.push(c);
+    await c.initialize(pathToFileURL(dir).href, { trusted: false });
+    const s = await c.state<State>((x) => x.engine === 'off');
+    assert.match(s.why!, /not trusted/);
+    const r = (await c.conn.sendRequest('loraQueue/command', { type: 'enqueue', path: join(dir, 'first.jsonl') })) as QueueCommandRequest.Result;
+    assert.equal(r.ok, false);
+    assert.deepEqual(readdirSync(dir).sort(), ['first.jsonl', 'lora-queue.json', 'model'], 'no queue root was created');
+  });
+});
