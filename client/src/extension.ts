@@ -7,6 +7,7 @@ import * as vscode from 'vscode';
 import { LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
 import { DatasetStatsRequest, SETTINGS_SECTION, type ClientSettings } from '../../common/protocol';
 import { showLossMaskPreview } from './maskPreview';
+import { registerQueue } from './queueStatus';
 
 let client: LanguageClient | undefined;
 
@@ -33,6 +34,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     client = new LanguageClient('loraQueue', 'LoRA Queue', serverOptions, clientOptions);
     log.info(`starting the language server: ${serverModule}`);
     await client.start();
+    registerQueue(context, client, log);
     context.subscriptions.push(
       vscode.commands.registerCommand('loraQueue.showLogs', () => log.show()),
       vscode.commands.registerCommand('loraQueue.previewLossMask', () => showLossMaskPreview(context, client!)),

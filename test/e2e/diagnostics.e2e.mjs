@@ -1,7 +1,7 @@
 // End to end in a real VS Code: the packaged extension shows dataset diagnostics in the Problems
 // panel, updates them as the user types, and applies a quick fix.
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -11,6 +11,7 @@ const OUT = join(ROOT, 'out', 'e2e-screenshots');
 
 describe('diagnostics in a real VS Code', { skip: !e2eAvailable() && 'e2e tools missing: run bash scripts/setup-e2e.sh' }, () => {
   let vscode;
+  let workspace;
   before(async () => {
     rmSync(OUT, { recursive: true, force: true });
     const ws = mkdtempSync(join(tmpdir(), 'lq-ws-'));
@@ -27,7 +28,10 @@ describe('diagnostics in a real VS Code', { skip: !e2eAvailable() && 'e2e tools 
     copyFileSync(join(ROOT, 'node_modules', '@lenml', 'tokenizer-llama3', 'models', 'tokenizer.json'), join(model, 'tokenizer.json'));
     copyFileSync(join(ROOT, 'test', 'fixtures', 'tokens', 'models', 'llama3', 'tokenizer_config.json'), join(model, 'tokenizer_config.json'));
     writeFileSync(join(model, 'config.json'), JSON.stringify({ model_type: 'llama' }));
-    writeFileSync(join(ws, 'lora-queue.json'), JSON.stringify({ baseModel: 'model', maxSeqLength: 100, trainer: { command: [process.execPath] } }, null, 2));
+    // The trainer is the engine tests' TEST DOUBLE (it speaks protocol v1 and trains nothing).
+    const double = join(ROOT, 'test', 'engine', 'fixtures', 'trainer-double.mjs');
+    writeFileSync(join(ws, 'lora-queue.json'), JSON.stringify({ baseModel: 'model', maxSeqLength: 100, trainer: { command: [process.execPath, double] }, queue: { intakeStableSeconds: 0 } }, null, 2));
+    workspace = ws;
     vscode = await startVsCode({ workspace: ws, vsix: join(ROOT, 'dist', 'lora-queue.vsix'), outDir: OUT });
   });
   after(async () => {
@@ -101,6 +105,26 @@ describe('diagnostics in a real VS Code', { skip: !e2eAvailable() && 'e2e tools 
     assert.match(masked, /My chain keeps slipping/);
     assert.match(masked, /You are a concise assistant/);
     await vscode.screenshot('loss-mask-preview');
+  });
+
+  it('enqueues the open dataset from the palette; the status bar follows the run to the end', async () => {
+    const { page } = vscode;
+    const status = page.locator('.statusbar-item', { hasText: 'LoRA Queue' }).first();
+    await until(async () => /LoRA Queue: idle/.test(await status.innerText()), 'the status bar item (engine owner, idle)', 60_000);
+    await vscode.command('View: Close All Editors');
+    await vscode.openFile('chat.jsonl');
+    await vscode.command('LoRA Queue: Enqueue Current File');
+    try {
+      await until(() => existsSync(join(workspace, '.lora-queue', 'done', 'chat.jsonl')), 'chat.jsonl in done/', 90_000);
+    } catch (e) {
+      await vscode.screenshot('queue-failure');
+      const { execFileSync } = await import('node:child_process');
+      console.log(execFileSync('find', [join(workspace, '.lora-queue')], { encoding: 'utf8' }));
+      throw e;
+    }
+    await until(async () => /LoRA Queue: idle/.test(await status.innerText()), 'the status bar back to idle');
+    assert.match(await status.getAttribute('aria-label') ?? (await status.innerText()), /LoRA Queue/);
+    await vscode.screenshot('queue-done');
   });
 
   it('shows the mixed example file with every kind of mistake', async () => {
