@@ -34,16 +34,21 @@ export function removeTempDirs(): void {
   for (const d of tempDirs.splice(0)) rmSync(d, { recursive: true, force: true });
 }
 
-export function makeWorkspace(overrides: { trainer?: Record<string, unknown>; queue?: Record<string, unknown>; env?: Record<string, string> } = {}): Workspace {
+export function makeWorkspace(overrides: { trainer?: Record<string, unknown>; queue?: Record<string, unknown>; env?: Record<string, string>; disk?: Record<string, unknown>; gpu?: Record<string, unknown>; snapshots?: Record<string, unknown> } = {}): Workspace {
   const dir = tempDir('lq-engine-');
   const model = join(dir, 'model');
   mkdirSync(model);
   writeFileSync(join(model, 'config.json'), '{}\n');
   writeFileSync(join(model, 'tokenizer.json'), '{}\n');
+  writeFakeBaseModel(model);
   const config = {
     baseModel: 'model',
     trainer: { command: [process.execPath, DOUBLE], hangTimeoutSeconds: 60, stopGraceSeconds: 5, env: { TRAINER_DOUBLE_MODE: 'success', ...overrides.env }, ...overrides.trainer },
     queue: { maxAttempts: 2, retryBackoffSeconds: 0, intakeStableSeconds: 0, ...overrides.queue },
+    // The tests must not depend on the free space of the machine they run on (resources.test.ts sets these).
+    disk: { minFreeGiB: 0, resumeFreeGiB: 0, minFreeInodes: 0, ...overrides.disk },
+    ...(overrides.gpu && { gpu: overrides.gpu }),
+    ...(overrides.snapshots && { snapshots: overrides.snapshots }),
   };
   writeFileSync(join(dir, 'lora-queue.json'), JSON.stringify(config, null, 2) + '\n');
   const root = join(dir, '.lora-queue');
@@ -201,4 +206,38 @@ export function doublePid(ws: Workspace, runId: string): number | undefined {
 export function lastStep(ws: Workspace, runId: string): number {
   const steps = events(ws, runId).filter((e) => e.type === 'step');
   return (steps[steps.length - 1]?.['step'] as number | undefined) ?? 0;
+}
+
+/** A safetensors file of zero-filled F32 tensors (name → shape): 8-byte LE header length, JSON header, data. */
+export function writeSafetensors(file: string, tensors: Record<string, number[]>): void {
+  const header: Record<string, unknown> = {};
+  let off = 0;
+  for (const [name, shape] of Object.entries(tensors)) {
+    const bytes = shape.reduce((a, d) => a * d, 1) * 4;
+    header[name] = { dtype: 'F32', shape, data_offsets: [off, off + bytes] };
+    off += bytes;
+  }
+  let h = JSON.stringify(header);
+  h += ' '.repeat((8 - (h.length % 8)) % 8);
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(Buffer.byteLength(h)));
+  writeFileSync(file, Buffer.concat([len, Buffer.from(h), Buffer.alloc(off)]));
+}
+
+/** The modules of the fake base model every workspace gets (the trainer double's adapters fit them). */
+export const FAKE_BASE_WEIGHTS: Record<string, number[]> = {
+  'model.embed_tokens.weight': [128, 64],
+  'model.layers.0.self_attn.q_proj.weight': [64, 64],
+  'model.layers.0.self_attn.k_proj.weight': [32, 64],
+  'model.layers.0.self_attn.v_proj.weight': [32, 64],
+  'model.layers.0.mlp.up_proj.weight': [96, 64],
+  'model.norm.weight': [64],
+  'lm_head.weight': [128, 64],
+};
+
+/** Gives a base model folder a config.json and a model.safetensors listing FAKE_BASE_WEIGHTS. */
+export function writeFakeBaseModel(dir: string): void {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({ model_type: 'llama', hidden_size: 64, num_hidden_layers: 1 }) + '\n');
+  writeSafetensors(join(dir, 'model.safetensors'), FAKE_BASE_WEIGHTS);
 }

@@ -8,6 +8,7 @@
  *   lora-queue pause | resume [--config FILE]
  *   lora-queue retry | remove [--config FILE] NAME...
  *   lora-queue priority [--config FILE] NAME N
+ *   lora-queue usage    [--config FILE] [--format text|json]            the usage ledger summed by day and model (reads ledger.jsonl only)
  *
  * A command that changes the queue works whether an engine runs or not. When one runs (a live
  * holder of engine.lock), the command is written into control/ and the CLI waits (--wait, 15 s by
@@ -26,11 +27,14 @@ import { holderAlive, readLock } from '../engine/lock';
 import { ensureLayout, rootPaths, type RootPaths } from '../engine/paths';
 import { peekState } from '../engine/state';
 import { formatStatus, readStatus } from '../engine/status';
+import { formatUsage, ledgerPath, summarizeUsage } from '../engine/ledger';
 import type { Command } from '../engine/types';
+import { runInspect } from '../engine/inspect';
+import { formatSnapshots, listSnapshots } from '../engine/snapshots';
 import type { Output } from './output';
 import { randomUUID } from 'node:crypto';
 
-export const ENGINE_COMMANDS = ['daemon', 'status', 'enqueue', 'stop', 'pause', 'resume', 'retry', 'remove', 'priority'] as const;
+export const ENGINE_COMMANDS = ['daemon', 'status', 'enqueue', 'stop', 'pause', 'resume', 'retry', 'remove', 'priority', 'usage', 'rollback', 'snapshots', 'inspect'] as const;
 
 export const ENGINE_USAGE = `  daemon [--config FILE]                                    run the training engine in the foreground until SIGTERM/SIGINT
   status [--config FILE] [--format text|json]               the queue, the current run (step, loss, ETA), the engine
@@ -38,7 +42,11 @@ export const ENGINE_USAGE = `  daemon [--config FILE]                           
   stop [--config FILE] [--now|--after-step|--after-job]     stop training (default --after-step); the queue stays paused until resume
   pause | resume [--config FILE]                            hold or release the queue (a run in progress continues)
   retry | remove [--config FILE] NAME...                    put a failed dataset back in the queue; take one out (kept in failed/)
-  priority [--config FILE] NAME N                           change a queued dataset's priority (higher runs first)`;
+  priority [--config FILE] NAME N                           change a queued dataset's priority (higher runs first)
+  usage [--config FILE] [--format text|json]                the usage ledger (ledger.jsonl) summed by day (UTC) and model
+  snapshots [--config FILE] [--format text|json]            the verified adapter snapshots (* = current): step, loss, dataset, created
+  rollback [--config FILE] SNAPSHOT                         make SNAPSHOT the current adapter; the next run continues from it
+  inspect [--base DIR] [--config FILE] [--format text|json] ADAPTER...   check adapter folders against the base model (exit 0 ok, 1 problems)`;
 
 const common = {
   config: { type: 'string' },
@@ -52,7 +60,7 @@ export async function runEngineCommand(command: string, argv: readonly string[],
   try {
     parsed = parseArgs({
       args: argv as string[],
-      options: { ...common, priority: { type: 'string' }, now: { type: 'boolean' }, 'after-step': { type: 'boolean' }, 'after-job': { type: 'boolean' } },
+      options: { ...common, priority: { type: 'string' }, now: { type: 'boolean' }, 'after-step': { type: 'boolean' }, 'after-job': { type: 'boolean' }, base: { type: 'string' } },
       allowPositionals: true,
     });
   } catch (e) {
@@ -66,6 +74,7 @@ export async function runEngineCommand(command: string, argv: readonly string[],
   if (values.format !== 'text' && values.format !== 'json') return usage(out, `--format must be text or json, not ${values.format}`);
   const waitSeconds = Number(values.wait);
   if (!Number.isFinite(waitSeconds) || waitSeconds < 0) return usage(out, `--wait must be a number of seconds, not ${values.wait}`);
+  if (command === 'inspect') return runInspect({ config: values.config, base: values.base, adapters: positionals, json: values.format === 'json' }, out);
   const configFile = values.config ?? findConfig(process.cwd());
   if (!configFile) {
     out.err(`lora-queue: no lora-queue.json in ${process.cwd()} or above: pass --config FILE`);
@@ -85,6 +94,26 @@ export async function runEngineCommand(command: string, argv: readonly string[],
 
   const commands: Command[] = [];
   switch (command) {
+    case 'usage': {
+      // Read from ledger.jsonl only: works with or without an engine; bad lines are skipped with a warning.
+      if (positionals.length) return usage(out, 'usage takes no operands');
+      const u = summarizeUsage(ledgerPath(paths.root));
+      for (const w of u.warnings) out.err(`lora-queue: warning: ${w}`);
+      if (json) out.line(JSON.stringify(u, null, 2));
+      else for (const l of formatUsage(u)) out.line(l);
+      return 0;
+    }
+    case 'snapshots': {
+      if (positionals.length) return usage(out, 'snapshots takes no operands');
+      const list = listSnapshots(paths);
+      if (json) out.line(JSON.stringify(list, null, 2));
+      else for (const l of formatSnapshots(list)) out.line(l);
+      return 0;
+    }
+    case 'rollback':
+      if (positionals.length !== 1) return usage(out, 'rollback needs one SNAPSHOT id (see lora-queue snapshots)');
+      commands.push({ type: 'rollback', snapshot: positionals[0]! });
+      break;
     case 'status': {
       const s = readStatus(paths);
       if (json) out.line(JSON.stringify(s, null, 2));

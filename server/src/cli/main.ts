@@ -64,6 +64,10 @@ export async function main(argv: readonly string[], out: Output = processOutput(
       case 'retry':
       case 'remove':
       case 'priority':
+      case 'rollback':
+      case 'snapshots':
+      case 'inspect':
+      case 'usage':
         return await runEngineCommand(command, rest, out);
       case 'lsp': {
         if (!rest.includes('--stdio')) return usage(out, 'lsp needs --stdio');

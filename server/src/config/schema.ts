@@ -81,8 +81,16 @@ export const diskSchema = z
     minFreeGiB: z.number().min(0).default(10).describe(`Below this much free space (${GB}) on the queue root's filesystem the queue pauses before the next run.`),
     resumeFreeGiB: z.number().min(0).default(15).describe(`A queue paused for space resumes once this much (${GB}) is free again; at least minFreeGiB.`),
     minFreeInodes: z.number().int().min(0).default(10_000).describe('Below this many free inodes the queue pauses.'),
+    recheckSeconds: z.number().min(1).default(30).describe('While the queue is paused for resources (space, inodes, a missing or busy GPU), how often the engine checks again and resumes by itself.'),
   })
   .describe('Disk-space thresholds.');
+
+export const gpuSchema = z
+  .strictObject({
+    minFreeMiB: z.number().min(0).default(0).describe('Where nvidia-smi is on PATH: below this much free GPU memory (MiB) on a visible GPU the queue pauses before the next run (0: no check).'),
+    queryTimeoutSeconds: z.number().min(1).max(300).default(15).describe('How long nvidia-smi may take to answer the check before a run.'),
+  })
+  .describe('GPU checks before each run (where nvidia-smi is on PATH): present, free memory, uncorrected ECC errors not rising.');
 
 export const logsSchema = z
   .strictObject({
@@ -104,6 +112,7 @@ export const configSchema = z
     roles: rolesSchema.prefault({}),
     validation: validationSchema.prefault({}),
     disk: diskSchema.prefault({}),
+    gpu: gpuSchema.prefault({}),
     logs: logsSchema.prefault({}),
   })
   .describe('LoRA Queue configuration (lora-queue.json at the workspace root).');

@@ -6,6 +6,11 @@
 import type { Progress } from './events';
 import type { EndKind, EngineAction } from './types';
 
+/** True when a message or log text says the disk was full (ENOSPC, EDQUOT). */
+export function saysDiskFull(text: string): boolean {
+  return /\bENOSPC\b|No space left on device|\bEDQUOT\b|Disk quota exceeded|\[Errno 28\]/i.test(text);
+}
+
 export interface EndFacts {
   readonly progress: Progress;
   /** null when the exit status could not be observed. */
@@ -42,6 +47,7 @@ export function classifyEnd(f: EndFacts): Classification {
     return { kind: 'success', message: `done, final loss ${done.finalLoss ?? 'unknown'}` };
   }
   if (error) {
+    if (error.kind !== 'data' && saysDiskFull(error.message)) return { kind: 'disk_full', message: `disk full: ${error.message}` };
     const kind = ERROR_KINDS[error.kind] ?? 'crash';
     return { kind, message: error.message || `the trainer reported ${error.kind}` };
   }
@@ -50,6 +56,10 @@ export function classifyEnd(f: EndFacts): Classification {
     return { kind: 'stopped', message: `stopped on request; ${exitText(f.exit)} without a done event${f.progress.lastCheckpoint ? ` (last checkpoint ${f.progress.lastCheckpoint})` : ''}` };
   }
   if (f.oomKills !== null && f.oomKills > 0) return { kind: 'killed', message: `killed by the system's OOM killer (the memory cgroup's oom_kill count rose by ${f.oomKills}); ${exitText(f.exit)}` };
+  if (f.exit?.signal !== 'SIGKILL' && saysDiskFull(f.logTail)) {
+    const line = f.logTail.split('\n').reverse().find(saysDiskFull) ?? '';
+    return { kind: 'disk_full', message: `disk full: ${exitText(f.exit)}; trainer.log says: ${line.trim().slice(0, 300)}` };
+  }
   if (f.exit?.signal === 'SIGKILL') return { kind: 'killed', message: 'killed by SIGKILL, which the engine did not send (the OOM killer or a person)' };
   if (f.exit) {
     if (f.exit.signal) return { kind: 'crash', message: `${exitText(f.exit)}` };

@@ -21,10 +21,13 @@ import { listDatasets, listEntries, metaPath, moveDataset, readMeta, reasonPath,
 import { admit, findByCommandId, InboxWatcher, recoverStaged } from './intake';
 import { holderAlive, myLockRecord, readLock, release, stillOwner, tryAcquire, type LockRecord } from './lock';
 import { EngineLog } from './log';
+import { ledgerPath, ledgerRecordFor, LedgerWriter } from './ledger';
+import { ResourceGate, type ResourceEnv } from './resources';
 import { ensureLayout, rootPaths, type RootPaths } from './paths';
 import { findProcessesByJob, isProcessAlive } from './proc';
 import { loadState, peekState, saveState } from './state';
 import { logTail, RunHandle } from './supervisor';
+import { currentAdapter, rollbackTo, snapshotAfterSuccess, verifySnapshotsAtStart } from './snapshots';
 import { blockedBecause, decideAfterEnd, maxBackoffMs, pickNext, withApplied, withError, withHistory, withPause, withResume, withStop } from './transitions';
 import type { Command, EngineState, RunRecord } from './types';
 
@@ -72,6 +75,9 @@ export class Engine extends EventEmitter {
   private watchers: FSWatcher[] = [];
   private kickPending = false;
   private lastFail = { message: '', at: 0 };
+  // Resource checks before each run and the usage ledger (resources.ts, ledger.ts).
+  private readonly resources = new ResourceGate();
+  private ledger: LedgerWriter | undefined;
 
   /** Reads the config (it must be valid to start) and prepares the queue root. */
   constructor(private readonly opts: EngineOptions) {
@@ -201,6 +207,8 @@ export class Engine extends EventEmitter {
             this.asyncWork = undefined;
           });
       }
+      const resumed = this.resources.whilePaused(this.resourceEnv(), this.state);
+      if (resumed) { this.state = resumed; this.save(); }
       this.maybeStartRun();
       if (Date.now() - this.lastPrune > 3_600_000) {
         this.lastPrune = Date.now();
@@ -241,6 +249,10 @@ export class Engine extends EventEmitter {
     }
   }
 
+  private resourceEnv(): ResourceEnv {
+    return { root: this.paths.root, config: this.config, env: { ...process.env, ...this.config.trainer.env }, log: this.log };
+  }
+
   private configProblem(): string | undefined {
     const c = this.config;
     let problem: string | undefined;
@@ -270,6 +282,11 @@ export class Engine extends EventEmitter {
     const staged = recoverStaged(this.paths);
     if (staged) this.log.warn(`${staged} half-taken file(s) from a crash undone`);
     for (const m of repairPairs(this.paths)) this.log.warn(m);
+    // Snapshots are hashed again; a corrupt one is moved aside and current.json falls back (snapshots.ts).
+    for (const m of verifySnapshotsAtStart(this.paths)) {
+      this.log.warn(m);
+      if (/current snapshot/.test(m)) this.state = withError(this.state, m, new Date());
+    }
 
     const cur = this.state.current;
     if (cur) {
@@ -449,6 +466,8 @@ export class Engine extends EventEmitter {
         if (lookup(p, 'failed', c.name)) return { ok: false, message: `${c.name} is not queued (it is in failed/)` };
         return { ok: false, message: `no dataset ${c.name} in the queue` };
       }
+      case 'rollback':
+        return rollbackTo(p, c.snapshot, this.run !== undefined);
       case 'priority': {
         const queued = lookup(p, 'queue', c.name);
         if (!queued) return { ok: false, message: `no dataset ${c.name} in the queue` };
@@ -492,7 +511,7 @@ export class Engine extends EventEmitter {
       action: rec.action,
       oomKills: run.oomKillsSinceStart(),
       hangTimeoutSeconds: this.config.trainer.hangTimeoutSeconds,
-      logTail: '',
+      logTail: logTail(rec.logPath, 30),
       ...(run.spawnError && { spawnError: run.spawnError }),
     });
     const now = new Date();
@@ -514,11 +533,21 @@ export class Engine extends EventEmitter {
       const to = moveDataset(this.paths, 'processing', decision.outcome, rec.dataset, decision.meta, reason);
       where = `${decision.outcome}/${to}`;
     } else this.log.warn(`run ${rec.runId}: processing/${rec.dataset} is missing; nothing to move`);
+    let snapshotPause: string | undefined;
     if (c.kind === 'success') {
-      const adapter = run.progress.done?.adapterPath ?? join(dirname(rec.jobPath), 'adapter');
-      writeJsonAtomic(this.paths.current, { kind: 'run', runId: rec.runId, adapter, dataset: rec.dataset, at: now.toISOString() });
+      // A verified snapshot of the adapter becomes current (snapshots.ts); a failed one pauses the queue.
+      const snap = snapshotAfterSuccess(this.paths, {
+        runId: rec.runId, adapterDir: run.progress.done?.adapterPath ?? join(dirname(rec.jobPath), 'adapter'), baseModel: resolve(dirname(this.configFile), this.config.baseModel ?? '.'),
+        dataset: rec.dataset, datasetSha256: meta?.sha256 || null, step: run.progress.step, loss: run.progress.done?.finalLoss ?? run.progress.loss,
+        startedFrom: readJsonQuiet<{ init_adapter?: string | null }>(rec.jobPath)?.init_adapter ?? null, keep: this.config.snapshots.keep,
+      });
+      for (const l of snap.log) this.log[l.level](l.message);
+      snapshotPause = snap.pause;
     }
     writeFileSync(join(dirname(rec.jobPath), 'end.json'), JSON.stringify({ ...c, exit: run.exit ?? null, outcome: decision.outcome, at: now.toISOString() }, null, 2) + '\n');
+    // The usage ledger: one durable line per run (a failed append is retried with the next run).
+    this.ledger ??= new LedgerWriter(ledgerPath(this.paths.root));
+    for (const m of this.ledger.append(ledgerRecordFor({ record: rec, kind: c.kind, to: decision.outcome, now, exitObserved: run.exit != null, finalLoss: run.progress.done?.finalLoss ?? run.progress.loss, datasetExamples: meta?.examples ?? null, fallbackModel: this.config.baseModel ?? '' }))) this.log.error(m);
     let s: EngineState = { ...this.state, current: null };
     s = withHistory(s, {
       runId: rec.runId, dataset: rec.dataset, attempt: rec.attempt, kind: c.kind, message: c.message, startedAt: rec.startedAt, endedAt: now.toISOString(),
@@ -526,6 +555,7 @@ export class Engine extends EventEmitter {
     });
     if (c.kind !== 'success' && c.kind !== 'stopped') s = withError(s, `run ${rec.runId} (${rec.dataset}): ${c.kind}: ${c.message}`, now);
     if (decision.pause) s = withPause(s, decision.pause);
+    if (snapshotPause) s = withPause(withError(s, snapshotPause, now), snapshotPause);
     if (s.stopAfterJob) s = { ...withPause(s, 'stopped after the job (resume to continue)'), stopAfterJob: false };
     this.state = s;
     this.run = undefined;
@@ -545,6 +575,9 @@ export class Engine extends EventEmitter {
     if (problem) return;
     const next = pickNext(entries, Date.now(), maxBackoffMs(q.maxAttempts, q.retryBackoffSeconds));
     if (!next) return;
+    // Free space, inodes, writability, GPU: a shortage pauses the queue instead of failing the dataset.
+    const held = this.resources.beforeRun(this.resourceEnv(), this.state);
+    if (held) { this.state = held; this.save(); return; }
     const c = this.config;
     const runId = newRunId();
     const runDir = join(this.paths.runs, runId);
@@ -556,13 +589,12 @@ export class Engine extends EventEmitter {
       this.fail(`cannot start ${next.name}: ${(e as Error).message}; the queue is paused`);
       return;
     }
-    const current = readJsonQuiet<{ adapter?: string }>(this.paths.current);
     const jobPath = join(runDir, 'job.json');
     const eventsPath = join(runDir, 'events.jsonl');
     const job = {
       dataset: join(this.paths.processing, name),
       base_model: resolve(dirname(this.configFile), c.baseModel!),
-      init_adapter: current?.adapter && existsSync(current.adapter) ? current.adapter : null,
+      init_adapter: currentAdapter(this.paths),
       resume_from: next.meta.resumeFrom ?? null,
       output_dir: join(runDir, 'adapter'),
       events: eventsPath,

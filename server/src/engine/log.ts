@@ -23,21 +23,34 @@ export class EngineLog {
   warn(m: string): void { this.write('warn', m); }
   error(m: string): void { this.write('error', m); }
 
-  /** Deletes engine logs older than `keepDays`. */
-  prune(keepDays: number, now: number = Date.now()): void {
+  /**
+   * Deletes engine logs (only files named engine-YYYYMMDD.log) whose day is more than `keepDays`
+   * UTC days before today: by the day in the name, which a late write (mtime) cannot move. Returns
+   * the names deleted.
+   */
+  prune(keepDays: number, now: number = Date.now()): string[] {
     let names: string[];
     try {
       names = readdirSync(this.dir);
     } catch {
-      return;
+      return [];
     }
+    const today = Date.UTC(new Date(now).getUTCFullYear(), new Date(now).getUTCMonth(), new Date(now).getUTCDate());
+    const deleted: string[] = [];
     for (const n of names) {
-      if (!/^engine-\d{8}\.log$/.test(n)) continue;
+      const m = /^engine-(\d{4})(\d{2})(\d{2})\.log$/.exec(n);
+      if (!m) continue;
+      const day = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]));
+      if (!Number.isFinite(day) || today - day <= keepDays * 86_400_000) continue;
       try {
-        if (now - statSync(join(this.dir, n)).mtimeMs > keepDays * 86_400_000) unlinkSync(join(this.dir, n));
+        if (!statSync(join(this.dir, n)).isFile()) continue;
+        unlinkSync(join(this.dir, n));
+        deleted.push(n);
       } catch {
         // gone
       }
     }
+    if (deleted.length) this.info(`deleted ${deleted.length} engine log(s) older than logs.keepDays = ${keepDays}: ${deleted.join(', ')}`);
+    return deleted;
   }
 }

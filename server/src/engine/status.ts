@@ -9,6 +9,7 @@ import { applyEvents, emptyProgress, etaSeconds, EventTail } from './events';
 import { holderAlive, readLock } from './lock';
 import type { RootPaths } from './paths';
 import { peekState } from './state';
+import { currentSnapshotStatus, type CurrentSnapshotStatus } from './snapshots';
 import { orderQueue } from './transitions';
 import type { EndKind, EngineState, RunSummary } from './types';
 
@@ -40,6 +41,8 @@ export interface QueueStatus {
   pendingCommands: number;
   lastErrors: EngineState['errors'];
   recentRuns: RunSummary[];
+  /** The live adapter (current.json), or null before the first snapshot. */
+  snapshot: CurrentSnapshotStatus | null;
 }
 
 export function readStatus(p: RootPaths): QueueStatus {
@@ -84,6 +87,7 @@ export function readStatus(p: RootPaths): QueueStatus {
     pendingCommands: pending,
     lastErrors: (state?.errors ?? []).slice(-5),
     recentRuns: (state?.history ?? []).slice(-5),
+    snapshot: currentSnapshotStatus(p),
   };
 }
 
@@ -118,6 +122,10 @@ export function formatStatus(s: QueueStatus): string[] {
     out.push(`  ${i + 1}. ${q.name} (${extra.join(', ')})`);
   });
   if (s.inbox.length) out.push(`inbox: ${s.inbox.join(', ')}`);
+  out.push(s.snapshot?.snapshot
+    ? `adapter: snapshot ${s.snapshot.snapshot} (step ${s.snapshot.step ?? '?'}, loss ${s.snapshot.loss?.toFixed(4) ?? '?'}, ${s.snapshot.dataset ?? '?'}; since ${s.snapshot.since ?? '?'})`
+    : s.snapshot?.adapter ? `adapter: ${s.snapshot.adapter}` : 'adapter: the base model (no snapshot yet)');
+  if (s.snapshot?.note) out.push(`  ${s.snapshot.note}`);
   out.push(`done: ${s.done}`);
   out.push(`failed: ${s.failed.length}`);
   for (const f of s.failed) out.push(`  ${f.name}: ${f.kind}: ${f.message}`);

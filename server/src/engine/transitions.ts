@@ -9,6 +9,9 @@ export const MAX_RESULTS = 50;
 export const MAX_HISTORY = 100;
 export const MAX_ERRORS = 20;
 
+/** Pause reasons that start with this are lifted by the engine once the resource is back (resources.ts). */
+export const RESOURCE_PAUSE_PREFIX = 'waiting for resources: ';
+
 export function emptyState(now: Date = new Date()): EngineState {
   return { version: 1, paused: false, pauseReason: null, stopAfterJob: false, current: null, applied: [], results: [], history: [], errors: [], updatedAt: now.toISOString() };
 }
@@ -88,6 +91,14 @@ export function decideAfterEnd(
         outcome: 'queue',
         meta: { ...base, interrupted: true, resumeFrom: opts.lastCheckpoint ?? meta.resumeFrom ?? null, notBefore: null },
         pause: `${kind === 'config' ? 'the trainer reported a configuration error' : 'the GPU is unavailable'}: ${opts.message} (fix it, then resume)`,
+      };
+    case 'disk_full':
+      // Not the dataset's fault: back to the head of the queue, attempts kept; the queue pauses until
+      // free space is back above disk.resumeFreeGiB (the engine re-checks it while paused).
+      return {
+        outcome: 'queue',
+        meta: { ...base, interrupted: true, resumeFrom: opts.lastCheckpoint ?? meta.resumeFrom ?? null, notBefore: null },
+        pause: `${RESOURCE_PAUSE_PREFIX}the disk filled up during run ${opts.runId}: ${opts.message} (the queue resumes by itself once free space is back above disk.resumeFreeGiB)`,
       };
     case 'data':
       return { outcome: 'failed', meta: { ...base, attempts: meta.attempts + 1, interrupted: false, notBefore: null } };

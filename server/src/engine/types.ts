@@ -38,7 +38,8 @@ export type Command =
   | { readonly type: 'resume' }
   | { readonly type: 'retry'; readonly name: string }
   | { readonly type: 'remove'; readonly name: string }
-  | { readonly type: 'priority'; readonly name: string; readonly priority: number };
+  | { readonly type: 'priority'; readonly name: string; readonly priority: number }
+  | { readonly type: 'rollback'; readonly snapshot: string };
 
 /** A file in control/. */
 export interface CommandFile {
@@ -56,7 +57,7 @@ export interface CommandResult {
 }
 
 /** Every way a run ends. */
-export type EndKind = 'success' | 'stopped' | 'nan_loss' | 'cuda_oom' | 'gpu_unavailable' | 'data' | 'config' | 'killed' | 'crash' | 'hang';
+export type EndKind = 'success' | 'stopped' | 'nan_loss' | 'cuda_oom' | 'gpu_unavailable' | 'data' | 'config' | 'killed' | 'crash' | 'hang' | 'disk_full';
 
 /** What the engine itself did to the trainer (so a SIGKILL it sent is not taken for the OOM killer). */
 export type EngineAction = 'hang-kill' | 'stop-now' | 'stop-after-step';

@@ -1,0 +1,452 @@
+/**
+ * Verified adapter snapshots and the live adapter pointer (docs/engine.md, "Snapshots and rollback").
+ *
+ *   snapshots/<id>/             a copy of a successful run's adapter + manifest.json
+ *   snapshots/<id>.tmp/         being built (removed at the next start when left by a crash)
+ *   snapshots/<id>.corrupt-<t>/ failed verification: moved aside, never used
+ *   snapshots/.<id>.deleting/   being pruned (removed at the next start)
+ *   snapshots/verified.json     {id: {ok, at}}: the last verification of each snapshot
+ *   current.json                {snapshot, since, previous, adapter, note?}, written atomically
+ *
+ * A snapshot is built under <id>.tmp: every file copied and fsynced, hashed into manifest.json,
+ * read back and hashed again, checked against the base model (adapterCheck), then renamed into
+ * place; only then does current.json switch to it. At each engine start every snapshot is hashed
+ * again; a corrupt one is moved aside, and a current.json naming it falls back to the newest good one.
+ */
+import { closeSync, copyFileSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { basename, join, relative, sep } from 'node:path';
+import { checkAdapter, type AdapterReport } from './adapterCheck';
+import { fsyncDir, readJsonQuiet, writeJsonAtomic } from './atomic';
+import type { RootPaths } from './paths';
+
+export const MANIFEST = 'manifest.json';
+
+export interface SnapshotManifest {
+  version: 1;
+  id: string;
+  runId: string;
+  created: string;
+  /** Absolute path of the base model folder it was checked against. */
+  baseModel: string;
+  dataset: string;
+  datasetSha256: string | null;
+  step: number | null;
+  loss: number | null;
+  /** Where the adapter was copied from. */
+  source: string;
+  files: Record<string, { sha256: string; size: number }>;
+}
+
+export interface CurrentPointer {
+  /** The snapshot id, or null when there is none (the next run starts from the base model). */
+  snapshot: string | null;
+  since: string;
+  previous: string | null;
+  /** Absolute path of the snapshot folder (or, in a current.json from before snapshots, the run's adapter). */
+  adapter: string | null;
+  /** Why current is what it is, when the engine chose it (a fallback after a corrupt snapshot). */
+  note?: string | null;
+}
+
+export interface SnapshotEntry {
+  id: string;
+  path: string;
+  current: boolean;
+  /** The last verification: true good, false bad, null never verified. */
+  verified: boolean | null;
+  verifiedAt: string | null;
+  runId: string | null;
+  step: number | null;
+  loss: number | null;
+  dataset: string | null;
+  created: string | null;
+}
+
+export const snapshotsDir = (p: RootPaths): string => join(p.root, 'snapshots');
+const verifiedFile = (p: RootPaths): string => join(snapshotsDir(p), 'verified.json');
+type VerifiedRecord = Record<string, { ok: boolean; at: string }>;
+
+function stamp(now: Date): string {
+  return now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+}
+
+function isSnapshotName(n: string): boolean {
+  return !n.startsWith('.') && !n.endsWith('.tmp') && !n.includes('.corrupt-') && n !== 'verified.json';
+}
+
+/** Every file under `dir`, relative, '/'-separated, sorted. Symbolic links are refused. */
+function listFiles(dir: string, base: string = dir): string[] {
+  const out: string[] = [];
+  for (const n of readdirSync(dir).sort()) {
+    const f = join(dir, n);
+    const st = lstatSync(f);
+    if (st.isDirectory()) out.push(...listFiles(f, base));
+    else if (st.isFile()) out.push(relative(base, f).split(sep).join('/'));
+    else throw new Error(`${relative(base, f)} is not a regular file`);
+  }
+  return out;
+}
+
+export function hashFile(file: string): { sha256: string; size: number } {
+  const h = createHash('sha256');
+  const fd = openSync(file, 'r');
+  const buf = Buffer.alloc(1 << 20);
+  let size = 0;
+  try {
+    for (;;) {
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      h.update(n === buf.length ? buf : buf.subarray(0, n));
+      size += n;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return { sha256: h.digest('hex'), size };
+}
+
+function fsyncFile(file: string): void {
+  const fd = openSync(file, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export function readManifest(dir: string): SnapshotManifest | undefined {
+  const m = readJsonQuiet<SnapshotManifest>(join(dir, MANIFEST));
+  return m && typeof m === 'object' && m.files && typeof m.files === 'object' ? m : undefined;
+}
+
+/** Hashes every file of a snapshot against its manifest; returns the problems (none: good). */
+export function verifySnapshot(dir: string): string[] {
+  const m = readManifest(dir);
+  if (!m) return [`${MANIFEST} is missing or unreadable`];
+  const problems: string[] = [];
+  let present: string[];
+  try {
+    present = listFiles(dir).filter((f) => f !== MANIFEST);
+  } catch (e) {
+    return [(e as Error).message];
+  }
+  for (const [f, want] of Object.entries(m.files)) {
+    if (!present.includes(f)) {
+      problems.push(`${f} is missing`);
+      continue;
+    }
+    const got = hashFile(join(dir, f));
+    if (got.size !== want.size) problems.push(`${f}: ${got.size} bytes, manifest says ${want.size}`);
+    else if (got.sha256 !== want.sha256) problems.push(`${f}: sha256 differs from the manifest`);
+  }
+  for (const f of present) if (!(f in m.files) && !basename(f).startsWith('.')) problems.push(`${f} is not in the manifest`);
+  return problems;
+}
+
+function readVerified(p: RootPaths): VerifiedRecord {
+  return readJsonQuiet<VerifiedRecord>(verifiedFile(p)) ?? {};
+}
+
+function recordVerified(p: RootPaths, updates: VerifiedRecord, drop: string[] = []): void {
+  const v = { ...readVerified(p), ...updates };
+  for (const id of drop) delete v[id];
+  mkdirSync(snapshotsDir(p), { recursive: true });
+  writeJsonAtomic(verifiedFile(p), v);
+}
+
+export function readCurrent(p: RootPaths): CurrentPointer | undefined {
+  const c = readJsonQuiet<Partial<CurrentPointer> & { kind?: string }>(p.current);
+  if (!c || typeof c !== 'object') return undefined;
+  return { snapshot: typeof c.snapshot === 'string' ? c.snapshot : null, since: c.since ?? '', previous: c.previous ?? null, adapter: typeof c.adapter === 'string' ? c.adapter : null, note: c.note ?? null };
+}
+
+/** The adapter the next run continues from (absolute), or null: the current snapshot's folder. */
+export function currentAdapter(p: RootPaths): string | null {
+  const c = readCurrent(p);
+  if (!c) return null;
+  if (c.snapshot) {
+    const dir = join(snapshotsDir(p), c.snapshot);
+    return existsSync(join(dir, MANIFEST)) ? dir : null;
+  }
+  // A current.json from before snapshots named the run's adapter folder.
+  return c.adapter && existsSync(c.adapter) ? c.adapter : null;
+}
+
+export function setCurrent(p: RootPaths, id: string | null, note: string | null = null, now: Date = new Date()): CurrentPointer {
+  const old = readCurrent(p);
+  const c: CurrentPointer = {
+    snapshot: id, since: now.toISOString(), previous: old?.snapshot && old.snapshot !== id ? old.snapshot : old?.previous ?? null,
+    adapter: id ? join(snapshotsDir(p), id) : null, note,
+  };
+  writeJsonAtomic(p.current, c);
+  return c;
+}
+
+/** The snapshots (not the temporary, corrupt or deleting ones), newest first. */
+export function listSnapshots(p: RootPaths): SnapshotEntry[] {
+  let names: string[];
+  try {
+    names = readdirSync(snapshotsDir(p)).filter(isSnapshotName);
+  } catch {
+    return [];
+  }
+  const cur = readCurrent(p)?.snapshot ?? null;
+  const ver = readVerified(p);
+  const out: SnapshotEntry[] = [];
+  for (const id of names) {
+    const path = join(snapshotsDir(p), id);
+    try {
+      if (!statSync(path).isDirectory()) continue;
+    } catch {
+      continue;
+    }
+    const m = readManifest(path);
+    out.push({
+      id, path, current: id === cur, verified: ver[id]?.ok ?? null, verifiedAt: ver[id]?.at ?? null,
+      runId: m?.runId ?? null, step: m?.step ?? null, loss: m?.loss ?? null, dataset: m?.dataset ?? null, created: m?.created ?? null,
+    });
+  }
+  return out.sort((a, b) => (b.created ?? '').localeCompare(a.created ?? '') || b.id.localeCompare(a.id));
+}
+
+export interface SnapshotInput {
+  runId: string;
+  adapterDir: string;
+  baseModel: string;
+  dataset: string;
+  datasetSha256: string | null;
+  step: number | null;
+  loss: number | null;
+}
+
+export type CreateResult = { ok: true; id: string; manifest: SnapshotManifest; report: AdapterReport } | { ok: false; message: string; report?: AdapterReport };
+
+/** Copies, hashes, reads back, checks against the base model and renames into place. Does not touch current.json. */
+export function createSnapshot(p: RootPaths, input: SnapshotInput, now: Date = new Date()): CreateResult {
+  const dir = snapshotsDir(p);
+  mkdirSync(dir, { recursive: true });
+  let id = input.runId;
+  for (let n = 2; existsSync(join(dir, id)) || existsSync(join(dir, `${id}.tmp`)); n++) id = `${input.runId}-${n}`;
+  const tmp = join(dir, `${id}.tmp`);
+  const fail = (message: string, report?: AdapterReport): CreateResult => {
+    rmSync(tmp, { recursive: true, force: true });
+    return report ? { ok: false, message, report } : { ok: false, message };
+  };
+  try {
+    if (!existsSync(input.adapterDir) || !statSync(input.adapterDir).isDirectory()) return fail(`the adapter ${input.adapterDir} is not a folder`);
+    const files = listFiles(input.adapterDir).filter((f) => f !== MANIFEST);
+    if (!files.length) return fail(`the adapter ${input.adapterDir} is empty`);
+    const manifest: SnapshotManifest = {
+      version: 1, id, runId: input.runId, created: now.toISOString(), baseModel: input.baseModel, dataset: input.dataset, datasetSha256: input.datasetSha256,
+      step: input.step, loss: input.loss, source: input.adapterDir, files: {},
+    };
+    for (const f of files) {
+      const src = join(input.adapterDir, ...f.split('/'));
+      const dst = join(tmp, ...f.split('/'));
+      mkdirSync(join(dst, '..'), { recursive: true });
+      manifest.files[f] = hashFile(src);
+      copyFileSync(src, dst);
+      fsyncFile(dst);
+    }
+    writeJsonAtomic(join(tmp, MANIFEST), manifest);
+    for (const d of new Set(files.map((f) => join(tmp, ...f.split('/'), '..')))) fsyncDir(d);
+    const bad = verifySnapshot(tmp);
+    if (bad.length) return fail(`the copy did not read back as written: ${bad.join('; ')}`);
+    const report = checkAdapter(tmp, input.baseModel);
+    if (!report.ok) return fail(`the adapter does not fit the base model: ${report.problems.filter((x) => x.severity === 'error').map((x) => `${x.code}: ${x.message}`).join('; ')}`, report);
+    renameSync(tmp, join(dir, id));
+    fsyncDir(dir);
+    recordVerified(p, { [id]: { ok: true, at: now.toISOString() } });
+    return { ok: true, id, manifest, report };
+  } catch (e) {
+    return fail((e as Error).message);
+  }
+}
+
+/**
+ * Keeps the `keep` newest snapshots, the current one, and the newest verified good one; removes
+ * the rest (renamed to a dotted name first, so a crash half way leaves nothing that looks valid).
+ */
+export function pruneSnapshots(p: RootPaths, keep: number): string[] {
+  const all = listSnapshots(p);
+  const cur = readCurrent(p)?.snapshot ?? null;
+  const lastGood = all.find((s) => s.verified === true)?.id;
+  const keepIds = new Set([...all.slice(0, Math.max(1, keep)).map((s) => s.id), ...(cur ? [cur] : []), ...(lastGood ? [lastGood] : [])]);
+  const removed: string[] = [];
+  for (const s of all) {
+    if (keepIds.has(s.id)) continue;
+    const aside = join(snapshotsDir(p), `.${s.id}.deleting`);
+    try {
+      renameSync(s.path, aside);
+      rmSync(aside, { recursive: true, force: true });
+      removed.push(s.id);
+    } catch {
+      // retried at the next prune
+    }
+  }
+  if (removed.length) recordVerified(p, {}, removed);
+  return removed;
+}
+
+/** Moves a bad snapshot aside as <id>.corrupt-<time>; returns the new name. */
+function moveAside(p: RootPaths, id: string, now: Date): string {
+  const name = `${id}.corrupt-${stamp(now)}`;
+  renameSync(join(snapshotsDir(p), id), join(snapshotsDir(p), name));
+  fsyncDir(snapshotsDir(p));
+  recordVerified(p, {}, [id]);
+  return name;
+}
+
+/**
+ * At engine start: removes leftovers of interrupted builds and prunes, hashes every snapshot
+ * again, moves corrupt ones aside, and makes current.json fall back to the newest good snapshot
+ * when it named a bad or missing one. Returns what it did, for the log (warnings).
+ */
+export function verifySnapshotsAtStart(p: RootPaths, now: Date = new Date()): string[] {
+  const dir = snapshotsDir(p);
+  const msgs: string[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    names = [];
+  }
+  for (const n of names) {
+    if (n.endsWith('.tmp') || (n.startsWith('.') && n.endsWith('.deleting'))) {
+      rmSync(join(dir, n), { recursive: true, force: true });
+      if (n.endsWith('.tmp')) msgs.push(`snapshots/${n}: an unfinished snapshot from a crash, removed`);
+    }
+  }
+  const updates: VerifiedRecord = {};
+  const bad = new Set<string>();
+  for (const s of listSnapshots(p)) {
+    const problems = verifySnapshot(s.path);
+    if (!problems.length) {
+      updates[s.id] = { ok: true, at: now.toISOString() };
+      continue;
+    }
+    bad.add(s.id);
+    try {
+      const aside = moveAside(p, s.id, now);
+      msgs.push(`snapshot ${s.id} is corrupt (${problems.slice(0, 3).join('; ')}): moved aside as snapshots/${aside}, never used`);
+    } catch (e) {
+      updates[s.id] = { ok: false, at: now.toISOString() };
+      msgs.push(`snapshot ${s.id} is corrupt (${problems.slice(0, 3).join('; ')}) and could not be moved aside: ${(e as Error).message}`);
+    }
+  }
+  if (Object.keys(updates).length) recordVerified(p, updates);
+  const cur = readCurrent(p);
+  if (cur?.snapshot && (bad.has(cur.snapshot) || !existsSync(join(dir, cur.snapshot, MANIFEST)))) {
+    const fallback = listSnapshots(p).find((s) => s.verified === true);
+    const why = bad.has(cur.snapshot) ? 'is corrupt' : 'is missing';
+    const note = fallback
+      ? `current snapshot ${cur.snapshot} ${why}: fell back to ${fallback.id}, the newest verified snapshot (${now.toISOString()})`
+      : `current snapshot ${cur.snapshot} ${why} and no verified snapshot is left: the next run starts from the base model (${now.toISOString()})`;
+    setCurrent(p, fallback?.id ?? null, note, now);
+    msgs.push(note);
+  }
+  return msgs;
+}
+
+/** Makes a snapshot current after verifying it again (`rollback`). */
+export function rollbackTo(p: RootPaths, id: string, runInProgress = false, now: Date = new Date()): { ok: boolean; message: string } {
+  const s = listSnapshots(p).find((x) => x.id === id || x.runId === id);
+  if (!s) {
+    const known = listSnapshots(p).map((x) => x.id);
+    return { ok: false, message: `no snapshot ${id}${known.length ? ` (snapshots: ${known.slice(0, 5).join(', ')}${known.length > 5 ? ', …' : ''})` : ' (there are none yet)'}` };
+  }
+  const problems = verifySnapshot(s.path);
+  if (problems.length) {
+    let where = '';
+    try {
+      where = `; moved aside as snapshots/${moveAside(p, s.id, now)}`;
+    } catch { /* left in place, marked bad */ }
+    if (!where) recordVerified(p, { [s.id]: { ok: false, at: now.toISOString() } });
+    return { ok: false, message: `snapshot ${s.id} is corrupt (${problems.slice(0, 3).join('; ')})${where}; current is unchanged` };
+  }
+  recordVerified(p, { [s.id]: { ok: true, at: now.toISOString() } });
+  const before = readCurrent(p)?.snapshot ?? null;
+  if (before === s.id) return { ok: true, message: `${s.id} is already the current snapshot` };
+  setCurrent(p, s.id, `rolled back from ${before ?? 'none'} (${now.toISOString()})`, now);
+  return {
+    ok: true,
+    message: `current snapshot: ${s.id} (was ${before ?? 'none'}); the next run continues from it${runInProgress ? '; the run in progress keeps the adapter it started from, and its result is kept as a snapshot without becoming current' : ''}`,
+  };
+}
+
+export interface AfterSuccess {
+  readonly log: { level: 'info' | 'warn' | 'error'; message: string }[];
+  /** Set when the snapshot failed: the queue pauses with this reason. */
+  readonly pause?: string;
+}
+
+/**
+ * After a successful run: snapshot its adapter; make it current unless current was rolled back
+ * while it trained (then it started from another adapter than current names); prune.
+ */
+export function snapshotAfterSuccess(p: RootPaths, input: SnapshotInput & { startedFrom: string | null; keep: number }): AfterSuccess {
+  try {
+    return snapshotAfterSuccessOrThrow(p, input);
+  } catch (e) {
+    // current.json could not be written (a full disk): current is unchanged, the queue pauses.
+    const message = `run ${input.runId}: snapshot bookkeeping failed: ${(e as Error).message}; current stays ${readCurrent(p)?.snapshot ?? 'none'} and the queue is paused (resume when fixed)`;
+    return { log: [{ level: 'error', message }], pause: message };
+  }
+}
+
+function snapshotAfterSuccessOrThrow(p: RootPaths, input: SnapshotInput & { startedFrom: string | null; keep: number }): AfterSuccess {
+  const log: AfterSuccess['log'] = [];
+  const r = createSnapshot(p, input);
+  if (!r.ok) {
+    const cur = readCurrent(p)?.snapshot ?? null;
+    const message = `run ${input.runId}: no snapshot of ${input.adapterDir}: ${r.message}. Current stays ${cur ?? 'none'}; the queue is paused (check it with \`lora-queue inspect ${input.adapterDir}\`; resume continues from ${cur ?? 'the base model'})`;
+    log.push({ level: 'error', message });
+    return { log, pause: message };
+  }
+  for (const w of r.report.problems) log.push({ level: 'warn', message: `snapshot ${r.id}: ${w.code}: ${w.message}` });
+  const live = currentAdapter(p);
+  if (live !== input.startedFrom) {
+    log.push({ level: 'warn', message: `snapshot ${r.id} (run ${input.runId}) kept but not made current: the run started from ${input.startedFrom ?? 'the base model'}, and current was switched to ${live ?? 'none'} meanwhile (rollback ${r.id} makes it current)` });
+  } else {
+    setCurrent(p, r.id);
+    log.push({ level: 'info', message: `snapshot ${r.id}: ${Object.keys(r.manifest.files).length} file(s) verified and checked against the base model; now current` });
+  }
+  const removed = pruneSnapshots(p, input.keep);
+  if (removed.length) log.push({ level: 'info', message: `pruned snapshot(s) ${removed.join(', ')} (snapshots.keep ${input.keep})` });
+  return { log };
+}
+
+/** For `lora-queue status`: the live adapter. */
+export interface CurrentSnapshotStatus {
+  snapshot: string | null;
+  adapter: string | null;
+  since: string | null;
+  previous: string | null;
+  verified: boolean | null;
+  step: number | null;
+  loss: number | null;
+  dataset: string | null;
+  note: string | null;
+}
+
+export function currentSnapshotStatus(p: RootPaths): CurrentSnapshotStatus | null {
+  const c = readCurrent(p);
+  if (!c) return null;
+  const s = c.snapshot ? listSnapshots(p).find((x) => x.id === c.snapshot) : undefined;
+  return {
+    snapshot: c.snapshot, adapter: currentAdapter(p), since: c.since || null, previous: c.previous, verified: s?.verified ?? null,
+    step: s?.step ?? null, loss: s?.loss ?? null, dataset: s?.dataset ?? null, note: c.note ?? null,
+  };
+}
+
+export function formatSnapshots(list: readonly SnapshotEntry[]): string[] {
+  if (!list.length) return ['no snapshots yet (one is taken after each successful run)'];
+  return list.map((s) => {
+    const parts = [
+      s.verified === true ? 'verified' : s.verified === false ? 'FAILED verification' : 'not verified yet',
+      `step ${s.step ?? '?'}`, `loss ${s.loss === null ? '?' : s.loss.toFixed(4)}`, `dataset ${s.dataset ?? '?'}`, `created ${s.created ?? '?'}`,
+    ];
+    return `${s.current ? '*' : ' '} ${s.id}  ${parts.join(', ')}`;
+  });
+}
