@@ -107,3 +107,32 @@ describe('fuzz: the scanner agrees with JSON.parse, and nothing throws', () => {
     );
   });
 });
+
+describe('the fast path for clean examples', () => {
+  it('says "clean" only where the full rules find nothing, and often enough to matter', () => {
+    const { isPlainCleanExample, checkExample } = require('../../server/src/dataset/rules') as typeof import('../../server/src/dataset/rules');
+    const role = fc.constantFrom('system', 'user', 'assistant', 'tool', 'developer', 'asistant', 'human', 'User');
+    const content = fc.oneof(fc.constantFrom('', ' ', '\n\t', 'hi', ' x ', '\u00a0', '\u2028'), fc.string({ maxLength: 8 }));
+    const message = fc.oneof(
+      { weight: 8, arbitrary: fc.record({ role, content }) },
+      { weight: 1, arbitrary: fc.record({ role, content, weight: fc.constantFrom(0, 1, 2) }) },
+      { weight: 1, arbitrary: fc.record({ role }) },
+      { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 2 }) },
+    );
+    const example = fc.oneof(
+      { weight: 8, arbitrary: fc.record({ messages: fc.array(message, { maxLength: 5 }) }) },
+      { weight: 1, arbitrary: fc.record({ messages: fc.array(message, { maxLength: 4 }), extra: fc.jsonValue({ maxDepth: 1 }) }) },
+      { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 3 }) },
+    );
+    let clean = 0;
+    fc.assert(
+      fc.property(example, (v) => {
+        if (!isPlainCleanExample(v)) return;
+        clean++;
+        for (const allowDeveloperRole of [false, true]) assert.deepEqual(checkExample(v, { allowDeveloperRole }), [], JSON.stringify(v));
+      }),
+      { numRuns: 30_000 },
+    );
+    assert.ok(clean > 200, `the property saw only ${clean} clean examples`);
+  });
+});

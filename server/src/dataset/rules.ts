@@ -92,7 +92,39 @@ export function convertPromptCompletion(obj: JsonObject): JsonObject | undefined
   return { messages: [{ role: 'user', content: prompt }, { role: 'assistant', content: completion }] };
 }
 
+/**
+ * True only for the most common clean shape: {"messages": [...]} alone, each message exactly
+ * {role, content} with a non-blank string content, an optional first system message, no two
+ * same roles in a row, ending with the assistant. Such an example has no issue, so the full
+ * rules can be skipped (measured: a fifth of validation's CPU on typical data). A property test
+ * checks that checkExample finds nothing wherever this says true.
+ */
+export function isPlainCleanExample(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  for (const k in value) if (k !== 'messages') return false;
+  const ms = (value as { messages?: unknown }).messages;
+  if (!Array.isArray(ms) || ms.length === 0) return false;
+  let prev = '';
+  for (let i = 0; i < ms.length; i++) {
+    const m: unknown = ms[i];
+    if (typeof m !== 'object' || m === null || Array.isArray(m)) return false;
+    for (const k in m) if (k !== 'role' && k !== 'content') return false;
+    const { role, content } = m as { role?: unknown; content?: unknown };
+    if (typeof role !== 'string' || typeof content !== 'string' || !NON_BLANK.test(content)) return false;
+    if (role === 'system') {
+      if (i > 0) return false;
+    } else if (role !== 'user' && role !== 'assistant') return false;
+    if (role === prev) return false;
+    prev = role;
+  }
+  return prev === 'assistant';
+}
+
+/** The complement of String.prototype.trim's whitespace (the same set as \s). */
+const NON_BLANK = /\S/;
+
 export function checkExample(value: unknown, opts: RuleOptions): Issue[] {
+  if (isPlainCleanExample(value)) return [];
   const out: Issue[] = [];
   if (!isObject(value)) {
     if (Array.isArray(value) && value.length > 0 && value.every((m) => isObject(m) && 'role' in m)) {
