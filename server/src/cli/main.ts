@@ -28,32 +28,12 @@ export async function main(argv: readonly string[], out: Output = processOutput(
   try {
     switch (command) {
       case 'validate': {
-        const { values, positionals } = parseArgs({
-          args: rest as string[],
-          options: { format: { type: 'string', default: 'text' }, config: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-          allowPositionals: true,
-        });
-        if (values.help) {
-          out.line(USAGE);
-          return 0;
-        }
-        if (values.format !== 'text' && values.format !== 'json') return usage(out, `--format must be text or json, not ${values.format}`);
-        if (positionals.length === 0) return usage(out, 'validate needs at least one FILE (or - for standard input)');
-        return await runValidate({ format: values.format, config: values.config, operands: positionals }, out, process.stdin);
+        const a = fileCommandArgs(rest, out, 'validate needs at least one FILE (or - for standard input)');
+        return typeof a === 'number' ? a : await runValidate(a, out, process.stdin);
       }
       case 'stats': {
-        const { values, positionals } = parseArgs({
-          args: rest as string[],
-          options: { format: { type: 'string', default: 'text' }, config: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-          allowPositionals: true,
-        });
-        if (values.help) {
-          out.line(USAGE);
-          return 0;
-        }
-        if (values.format !== 'text' && values.format !== 'json') return usage(out, `--format must be text or json, not ${values.format}`);
-        if (positionals.length === 0) return usage(out, 'stats needs at least one FILE');
-        return await runStats({ format: values.format, config: values.config, operands: positionals }, out);
+        const a = fileCommandArgs(rest, out, 'stats needs at least one FILE');
+        return typeof a === 'number' ? a : await runStats(a, out);
       }
       case 'daemon':
       case 'status':
@@ -91,6 +71,22 @@ export async function main(argv: readonly string[], out: Output = processOutput(
   } finally {
     await out.flush();
   }
+}
+
+/** The options `validate` and `stats` share; an exit code when the command should end here. */
+function fileCommandArgs(rest: readonly string[], out: Output, noFiles: string): { format: 'text' | 'json'; config: string | undefined; operands: string[] } | number {
+  const { values, positionals } = parseArgs({
+    args: rest as string[],
+    options: { format: { type: 'string', default: 'text' }, config: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    allowPositionals: true,
+  });
+  if (values.help) {
+    out.line(USAGE);
+    return 0;
+  }
+  if (values.format !== 'text' && values.format !== 'json') return usage(out, `--format must be text or json, not ${values.format}`);
+  if (positionals.length === 0) return usage(out, noFiles);
+  return { format: values.format, config: values.config, operands: positionals };
 }
 
 function usage(out: Output, message: string): number {

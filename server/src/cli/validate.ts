@@ -4,25 +4,9 @@ import { dirname, resolve } from 'node:path';
 import { globSync } from 'tinyglobby';
 import { checkConfigText, offsetsToPositions } from '../config/diagnostics';
 import { ConfigError, findConfig, loadConfig, validateOptionsFrom } from '../config/load';
-import type { FileDiagnostic, FileReport, ValidateOptions } from '../dataset/file';
+import { toJsonDiagnostic, type FileReport, type JsonDiagnostic, type ValidateOptions } from '../dataset/file';
 import { validateChunks, validateFile } from '../dataset/stream';
 import type { Output } from './output';
-
-/** One diagnostic in the JSON contract: 1-based lines and columns; the end column is exclusive. */
-export interface JsonDiagnostic {
-  file: string;
-  line: number;
-  column: number;
-  endLine: number;
-  endColumn: number;
-  severity: 'error' | 'warning' | 'info';
-  code: string;
-  message: string;
-}
-
-export function toJsonDiagnostic(file: string, d: FileDiagnostic): JsonDiagnostic {
-  return { file, line: d.line + 1, column: d.startCol + 1, endLine: d.endLine + 1, endColumn: d.endCol + 1, severity: d.severity, code: d.code, message: d.message };
-}
 
 export function formatText(j: JsonDiagnostic): string {
   return `${j.file}:${j.line}:${j.column}: ${j.severity} ${j.code}: ${j.message}`;

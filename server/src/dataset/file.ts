@@ -83,3 +83,19 @@ export class DiagnosticSink {
 export function duplicateMessage(firstLine: number): string {
   return `duplicate example: the same as line ${firstLine + 1}`;
 }
+
+/** One diagnostic in the CLI's JSON contract (and failed/<name>.reason.json): 1-based, the end column exclusive. */
+export interface JsonDiagnostic {
+  file: string;
+  line: number;
+  column: number;
+  endLine: number;
+  endColumn: number;
+  severity: Severity;
+  code: string;
+  message: string;
+}
+
+export function toJsonDiagnostic(file: string, d: FileDiagnostic): JsonDiagnostic {
+  return { file, line: d.line + 1, column: d.startCol + 1, endLine: d.endLine + 1, endColumn: d.endCol + 1, severity: d.severity, code: d.code, message: d.message };
+}

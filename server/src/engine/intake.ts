@@ -14,7 +14,7 @@ import { randomUUID } from 'node:crypto';
 import { closeSync, copyFileSync, fsyncSync, linkSync, lstatSync, openSync, readFileSync, readdirSync, realpathSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { FileDiagnostic, ValidateOptions } from '../dataset/file';
+import { toJsonDiagnostic, type ValidateOptions } from '../dataset/file';
 import { validateFile } from '../dataset/stream';
 import { candidateName, fsyncDir, moveNoClobber, writeJsonAtomic } from './atomic';
 import { metaPath, nameTaken, reasonPath, safeName, sha256File, writeMeta } from './datasets';
@@ -120,22 +120,6 @@ export class InboxWatcher {
   }
 }
 
-/** One diagnostic in the CLI's JSON shape (1-based lines and columns). */
-export interface JsonDiagnostic {
-  file: string;
-  line: number;
-  column: number;
-  endLine: number;
-  endColumn: number;
-  severity: 'error' | 'warning' | 'info';
-  code: string;
-  message: string;
-}
-
-export function jsonDiagnostic(file: string, d: FileDiagnostic): JsonDiagnostic {
-  return { file, line: d.line + 1, column: d.startCol + 1, endLine: d.endLine + 1, endColumn: d.endCol + 1, severity: d.severity, code: d.code, message: d.message };
-}
-
 export interface AdmitOptions {
   /** move: the source is taken away (inbox); copy: the source stays (enqueue of a file elsewhere). */
   readonly mode: 'move' | 'copy';
@@ -186,7 +170,7 @@ export async function admit(p: RootPaths, source: string, o: AdmitOptions): Prom
     const dir = p[folder];
     let failure = '';
     const reasonFor = (name: string): object => {
-      const diags = report.diagnostics.map((d) => jsonDiagnostic(`failed/${name}`, d));
+      const diags = report.diagnostics.map((d) => toJsonDiagnostic(`failed/${name}`, d));
       const first = diags.find((d) => d.severity === 'error');
       failure = `${report.errors} error${report.errors === 1 ? '' : 's'} in the dataset${first ? `; first: line ${first.line}:${first.column} ${first.code}: ${first.message}` : ''}`;
       return { kind: 'invalid', message: failure, at: new Date().toISOString(), errors: report.errors, warnings: report.warnings, diagnostics: diags };
