@@ -5,18 +5,28 @@
 import * as vscode from 'vscode';
 import type { LanguageClient } from 'vscode-languageclient/node';
 import { QueueCommandRequest, QueueStateNotification, type QueueCommand } from '../../common/protocol';
+import { QueueTreeProvider } from './queueTree';
+import type { QueueNode } from './queueTreeModel';
 import { statusText } from './statusText';
+
+/** The priority shown in a queued node's description ("priority N · …"). */
+function priorityOf(n: QueueNode): number {
+  return Number(/priority (-?\d+)/.exec(n.description ?? '')?.[1] ?? 0);
+}
 
 export function registerQueue(context: vscode.ExtensionContext, client: LanguageClient, log: vscode.LogOutputChannel): void {
   const item = vscode.window.createStatusBarItem('loraQueue.status', vscode.StatusBarAlignment.Left, 50);
   item.name = 'LoRA Queue';
   item.command = 'loraQueue.showLogs';
   context.subscriptions.push(item);
+  const tree = new QueueTreeProvider();
+  context.subscriptions.push(vscode.window.registerTreeDataProvider('loraQueue.queue', tree));
   let lastFailed = new Set<string>();
   let lastPause: string | null = null;
 
   context.subscriptions.push(
     client.onNotification(QueueStateNotification.method, (p: QueueStateNotification.Params) => {
+      tree.update(p);
       const s = statusText(p);
       item.text = s.text;
       item.tooltip = s.tooltip;
@@ -67,6 +77,10 @@ export function registerQueue(context: vscode.ExtensionContext, client: Language
       if (pick) await send({ type: 'stop', mode: pick.mode });
     }),
     vscode.commands.registerCommand('loraQueue.pause', () => send({ type: 'pause' })),
+    vscode.commands.registerCommand('loraQueue.retry', (n?: QueueNode) => n?.name && send({ type: 'retry', name: n.name })),
+    vscode.commands.registerCommand('loraQueue.remove', (n?: QueueNode) => n?.name && send({ type: 'remove', name: n.name })),
+    vscode.commands.registerCommand('loraQueue.priorityUp', (n?: QueueNode) => n?.name && send({ type: 'priority', name: n.name, priority: priorityOf(n) + 1 })),
+    vscode.commands.registerCommand('loraQueue.priorityDown', (n?: QueueNode) => n?.name && send({ type: 'priority', name: n.name, priority: priorityOf(n) - 1 })),
     vscode.commands.registerCommand('loraQueue.resume', () => send({ type: 'resume' })),
   );
 }

@@ -123,8 +123,12 @@ describe('diagnostics in a real VS Code', { skip: !e2eAvailable() && 'e2e tools 
       throw e;
     }
     await until(async () => /LoRA Queue: idle/.test(await status.innerText()), 'the status bar back to idle');
-    assert.match(await status.getAttribute('aria-label') ?? (await status.innerText()), /LoRA Queue/);
-    await vscode.screenshot('queue-done');
+    // The Queue view in the activity bar shows it done.
+    await vscode.command('LoRA Queue: Focus on Queue View');
+    const rows = page.locator('.pane-body .monaco-list-row');
+    await until(async () => (await rows.allInnerTexts()).some((t) => /Done \(1\)/.test(t)), 'Done (1) in the Queue view');
+    assert.ok((await rows.allInnerTexts()).some((t) => /Queued \(0\)/.test(t)));
+    await vscode.screenshot('queue-view');
   });
 
   it('shows the mixed example file with every kind of mistake', async () => {

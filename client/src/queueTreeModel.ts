@@ -1,0 +1,55 @@
+/** The Queue view's tree, built from a state push: pure, so it is tested without VS Code. */
+import type { QueueStatusView } from '../../common/protocol';
+
+export type NodeKind = 'group' | 'processing' | 'queued' | 'inbox' | 'failed' | 'info';
+
+export interface QueueNode {
+  readonly id: string;
+  readonly label: string;
+  readonly description?: string;
+  readonly tooltip?: string;
+  readonly kind: NodeKind;
+  /** The dataset name, for commands (retry, remove, priority). */
+  readonly name?: string;
+  readonly children?: readonly QueueNode[];
+}
+
+function size(bytes: number): string {
+  if (bytes >= 1 << 30) return `${(bytes / (1 << 30)).toFixed(1)} GiB`;
+  if (bytes >= 1 << 20) return `${(bytes / (1 << 20)).toFixed(1)} MiB`;
+  if (bytes >= 1 << 10) return `${(bytes / (1 << 10)).toFixed(1)} KiB`;
+  return `${bytes} B`;
+}
+
+const plural = (n: number, w: string): string => `${n.toLocaleString('en-US')} ${w}${n === 1 ? '' : 's'}`;
+
+export function queueTree(engine: 'owner' | 'follower' | 'off', why: string | undefined, s: QueueStatusView | null): QueueNode[] {
+  if (engine === 'off' || !s) return [{ id: 'off', label: 'The engine is not running', description: why ?? '', tooltip: why ?? '', kind: 'info' }];
+  const groups: QueueNode[] = [];
+  if (s.current) {
+    const c = s.current;
+    const progress = c.step !== null ? (c.totalSteps ? `step ${c.step}/${c.totalSteps}` : `step ${c.step}`) : 'starting';
+    const loss = c.loss !== null ? ` · loss ${c.loss.toFixed(4)}` : '';
+    groups.push({
+      id: 'processing', label: 'Processing', kind: 'group',
+      children: [{ id: `processing/${c.dataset}`, label: c.dataset, description: `${progress}${loss} · attempt ${c.attempt}${c.stopping ? ` · stopping (${c.stopping})` : ''}`, tooltip: `run ${c.runId}`, kind: 'processing', name: c.dataset }],
+    });
+  }
+  const queued = [...s.queue].sort((a, b) => b.priority - a.priority); // the engine's order is priority, then age
+  groups.push({
+    id: 'queued', label: `Queued (${s.queue.length})`, kind: 'group',
+    children: queued.map((q) => ({
+      id: `queued/${q.name}`, label: q.name, kind: 'queued', name: q.name,
+      description: `priority ${q.priority} · ${plural(q.examples, 'example')} · ${size(q.size)}${q.attempts ? ` · ${plural(q.attempts, 'attempt')}` : ''}`,
+    })),
+  });
+  if (s.inbox.length) groups.push({ id: 'inbox', label: `Inbox (${s.inbox.length})`, kind: 'group', children: s.inbox.map((n) => ({ id: `inbox/${n}`, label: n, description: 'waiting to be complete and validated', kind: 'inbox', name: n })) });
+  groups.push({
+    id: 'failed', label: `Failed (${s.failed.length})`, kind: 'group',
+    children: s.failed.map((f) => ({ id: `failed/${f.name}`, label: f.name, description: f.kind, tooltip: f.message, kind: 'failed', name: f.name })),
+  });
+  groups.push({ id: 'done', label: `Done (${s.done})`, kind: 'group', children: [] });
+  if (s.paused) groups.unshift({ id: 'paused', label: 'Paused', description: s.pauseReason ?? 'by request', tooltip: s.pauseReason ?? '', kind: 'info' });
+  else if (s.blocked) groups.unshift({ id: 'blocked', label: 'Blocked', description: s.blocked, tooltip: s.blocked, kind: 'info' });
+  return groups;
+}
