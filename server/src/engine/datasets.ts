@@ -134,22 +134,26 @@ export function repairPairs(p: RootPaths): string[] {
     }
   }
   for (const f of DATASET_FOLDERS) {
-    let names: string[];
-    try {
-      names = readdirSync(p[f]);
-    } catch {
-      continue;
-    }
-    for (const n of names) {
-      if (!n.endsWith(META_SUFFIX) || n.startsWith('.')) continue;
-      const ds = n.slice(0, -META_SUFFIX.length);
+    for (const ds of sidecarNames(p[f])) {
       if (!DATASET_FOLDERS.some((g) => existsSync(join(p[g], ds)))) {
+        const n = ds + META_SUFFIX;
         renameSync(join(p[f], n), join(p[f], `.${n}.orphan`));
         fixed.push(`${f}/${n}: a sidecar without its dataset, kept aside as .${n}.orphan`);
       }
     }
   }
   return fixed;
+}
+
+/** The dataset names whose sidecar (`<name>.meta.json`) is in `dir`; none when `dir` cannot be read. */
+export function sidecarNames(dir: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return names.filter((n) => n.endsWith(META_SUFFIX) && !n.startsWith('.')).map((n) => n.slice(0, -META_SUFFIX.length));
 }
 
 export function sha256File(path: string): Promise<string> {

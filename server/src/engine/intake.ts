@@ -17,7 +17,7 @@ import { performance } from 'node:perf_hooks';
 import { toJsonDiagnostic, type ValidateOptions } from '../dataset/file';
 import { validateFile } from '../dataset/stream';
 import { candidateName, fsyncDir, moveNoClobber, writeJsonAtomic } from './atomic';
-import { metaPath, nameTaken, reasonPath, safeName, sha256File, writeMeta } from './datasets';
+import { metaPath, nameTaken, sidecarNames, reasonPath, safeName, sha256File, writeMeta } from './datasets';
 import type { RootPaths } from './paths';
 import type { DatasetMeta } from './types';
 
@@ -239,17 +239,10 @@ export function recoverStaged(p: RootPaths): number {
 /** Where the dataset enqueued by this command is, if that enqueue already happened. */
 export function findByCommandId(p: RootPaths, id: string, folders: readonly ('queue' | 'processing' | 'done' | 'failed')[] = ['queue', 'processing', 'done', 'failed']): { folder: string; name: string } | undefined {
   for (const f of folders) {
-    let names: string[];
-    try {
-      names = readdirSync(p[f]);
-    } catch {
-      continue;
-    }
-    for (const n of names) {
-      if (!n.endsWith('.meta.json') || n.startsWith('.')) continue;
+    for (const name of sidecarNames(p[f])) {
       try {
-        const text = readFileSync(join(p[f], n), 'utf8');
-        if (text.includes(id) && (JSON.parse(text) as DatasetMeta).commandId === id) return { folder: f, name: n.slice(0, -'.meta.json'.length) };
+        const text = readFileSync(metaPath(p[f], name), 'utf8');
+        if (text.includes(id) && (JSON.parse(text) as DatasetMeta).commandId === id) return { folder: f, name };
       } catch {
         // unreadable sidecar: not ours
       }
