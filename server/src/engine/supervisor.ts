@@ -30,6 +30,8 @@ export class RunHandle {
   spawnError: string | undefined;
   /** Monotonic ms after which the group gets SIGKILL (set by a stop now). */
   killDeadline: number | undefined;
+  /** Called once when a spawned trainer exits (or fails to spawn), so the engine need not wait for its next tick. */
+  onExit: (() => void) | undefined;
 
   private constructor(readonly record: RunRecord, readonly adopted: boolean) {
     this.tail = new EventTail(record.eventsPath);
@@ -43,9 +45,11 @@ export class RunHandle {
       child.once('error', (e) => {
         h.spawnError = (e as NodeJS.ErrnoException).code === 'ENOENT' ? `${argv[0]} was not found` : e.message;
         if (h.exit === undefined) h.exit = { code: null, signal: null };
+        h.onExit?.();
       });
       child.once('exit', (code, signal) => {
         h.exit = { code, signal };
+        h.onExit?.();
       });
       // The engine may exit before the trainer: it must not keep the engine alive, nor die with it.
       child.unref();
