@@ -28,6 +28,7 @@ await Promise.all([
   build({ ...common, entryPoints: ['server/src/lsp/main.ts'], outfile: 'dist/server.js' }),
   build({ ...common, entryPoints: ['server/src/cli/main.ts'], outfile: 'dist/cli.js' }),
   build({ ...common, entryPoints: ['server/src/dataset/validateWorker.ts'], outfile: 'dist/validateWorker.js' }),
+  build({ ...common, entryPoints: ['server/src/engine/exitRecorder.ts'], outfile: 'dist/exitRecorder.js' }),
   build({ ...common, entryPoints: ['server/src/tokens/worker.ts'], outfile: 'dist/tokenWorker.js' }),
 ]);
 chmodSync('bin/lora-queue.js', 0o755);

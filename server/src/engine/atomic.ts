@@ -4,9 +4,10 @@
  * or the new content, never a torn mix. Synchronous on purpose: the writes are small, and a
  * synchronous write cannot interleave with another tick of the engine.
  */
-import { closeSync, fsyncSync, linkSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, linkSync, openSync, readFileSync, unlinkSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { basename, dirname, extname, join } from 'node:path';
+import { sync as writeFileAtomicSync } from 'write-file-atomic';
 
 export function fsyncDir(dir: string): void {
   let fd: number | undefined;
@@ -25,26 +26,14 @@ export function tempNameFor(file: string): string {
   return join(dirname(file), `.${basename(file)}.${process.pid}.${randomUUID().slice(0, 8)}.tmp`);
 }
 
+/**
+ * write-file-atomic writes a temporary file beside `file` (`file.<hash>`, which no scanner takes:
+ * datasets end in .jsonl, commands and sidecars in .json), fsyncs it, renames it over `file`, and
+ * removes it on failure. It does not fsync the folder, so a power cut could still lose the rename:
+ * we do that part.
+ */
 export function writeFileAtomic(file: string, data: string | Buffer): void {
-  const tmp = tempNameFor(file);
-  const fd = openSync(tmp, 'wx', 0o644);
-  try {
-    const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-    let off = 0;
-    while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
-    fsyncSync(fd);
-  } catch (e) {
-    closeSync(fd);
-    try { unlinkSync(tmp); } catch { /* already gone */ }
-    throw e;
-  }
-  closeSync(fd);
-  try {
-    renameSync(tmp, file);
-  } catch (e) {
-    try { unlinkSync(tmp); } catch { /* already gone */ }
-    throw e;
-  }
+  writeFileAtomicSync(file, data, { fsync: true, mode: 0o644 });
   fsyncDir(dirname(file));
 }
 

@@ -2,18 +2,25 @@
  * One trainer run: spawned (or adopted from an earlier engine), followed through its events file,
  * watched for hangs, signalled for stops, and observed to its end. The trainer runs in its own
  * process group (detached) with stdout and stderr appended to runs/<id>/trainer.log through a file
- * descriptor, so it keeps running, and keeps logging, when the engine exits or dies.
+ * descriptor, so it keeps running, and keeps logging, when the engine exits or dies. It is started
+ * through the exit recorder (exitRecorder.ts), whose exit.json tells how it ended even when no
+ * engine was watching.
  *
  * Signals: the graceful ones (SIGTERM for stop now, SIGUSR1 for stop after the step) go to the
  * trainer command's process, which forwards them as launchers (accelerate, torchrun) do; SIGKILL
  * (hang, stop grace exceeded) goes to the whole group, so no worker survives.
  */
-import { spawn } from 'node:child_process';
 import { closeSync, openSync, readSync, fstatSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { execa } from 'execa';
 import { performance } from 'node:perf_hooks';
 import { applyEvents, emptyProgress, EventTail, type Progress } from './events';
+import { exitRecordPath, readExitRecord } from './exitRecord';
 import { isProcessAlive, oomKillCount, processStartTime } from './proc';
 import type { EngineAction, RunRecord } from './types';
+
+/** The exit recorder sits beside this module: dist/exitRecorder.js in the bundles, exitRecorder.js in out/. */
+const RECORDER = join(__dirname, 'exitRecorder.js');
 
 export interface ExitInfo {
   readonly code: number | null;
@@ -37,20 +44,35 @@ export class RunHandle {
     this.tail = new EventTail(record.eventsPath);
   }
 
+  /**
+   * Starts the trainer through the exit recorder (exitRecorder.ts), detached (its own process group
+   * and session), stdout and stderr appended to trainer.log by file descriptor. `argv` is an
+   * argument array: no shell ever sees it.
+   */
   static spawn(record: RunRecord, argv: readonly string[], cwd: string, env: NodeJS.ProcessEnv): RunHandle {
     const h = new RunHandle(record, false);
+    const exitFile = exitRecordPath(dirname(record.jobPath));
     const fd = openSync(record.logPath, 'a');
     try {
-      const child = spawn(argv[0]!, argv.slice(1), { cwd, env, detached: true, stdio: ['ignore', fd, fd] });
-      child.once('error', (e) => {
-        h.spawnError = (e as NodeJS.ErrnoException).code === 'ENOENT' ? `${argv[0]} was not found` : e.message;
-        if (h.exit === undefined) h.exit = { code: null, signal: null };
-        h.onExit?.();
+      // Inside VS Code the server runs on Electron's binary, which is Node only with this variable.
+      const recorderEnv: NodeJS.ProcessEnv = process.versions['electron'] ? { ...env, ELECTRON_RUN_AS_NODE: '1' } : env;
+      const child = execa(process.execPath, [RECORDER, exitFile, ...argv], {
+        cwd, env: recorderEnv, extendEnv: false, detached: true, cleanup: false, reject: false, buffer: false,
+        // By file descriptor, never through a pipe to the engine: the trainer must keep logging when
+        // the engine is gone. (execa accepts any descriptor; its types only list 1-9.)
+        stdio: ['ignore', fd, fd] as unknown as ['ignore', 1, 2],
       });
-      child.once('exit', (code, signal) => {
-        h.exit = { code, signal };
+      const ended = (r: { exitCode?: number | undefined; signal?: string | undefined; failed: boolean; message?: string }): void => {
+        if (h.exit !== undefined) return;
+        // The recorder's record holds the trainer's own code or signal; without it (the recorder was
+        // killed with its group), the recorder's end is the run's end.
+        const rec = readExitRecord(exitFile);
+        if (rec?.error) h.spawnError = rec.error;
+        else if (!rec && r.exitCode === undefined && !r.signal) h.spawnError = r.message ?? 'the trainer could not be started';
+        h.exit = rec ? { code: rec.code, signal: rec.signal } : { code: r.exitCode ?? null, signal: r.signal ?? null };
         h.onExit?.();
-      });
+      };
+      child.then(ended, (e: Error) => ended({ failed: true, message: e.message }));
       // The engine may exit before the trainer: it must not keep the engine alive, nor die with it.
       child.unref();
       if (child.pid !== undefined) {
@@ -76,7 +98,7 @@ export class RunHandle {
   static settled(record: RunRecord): RunHandle {
     const h = new RunHandle(record, true);
     applyEvents(h.progress, h.tail.read());
-    h.exit = null;
+    h.exit = h.recordedExit();
     return h;
   }
 
@@ -87,13 +109,21 @@ export class RunHandle {
       applyEvents(this.progress, events);
       this.lastActivity = now;
     }
-    if (this.exit === undefined && this.adopted && !this.alive()) this.exit = null;
+    if (this.exit === undefined && this.adopted && !this.alive()) this.exit = this.recordedExit();
     if (this.exit !== undefined) {
       // The trainer may have written its last events just before exiting.
       applyEvents(this.progress, this.tail.read());
       return true;
     }
     return false;
+  }
+
+  /** How a trainer nobody watched ended, from its exit record; null when unknown. */
+  private recordedExit(): ExitInfo | null {
+    const rec = readExitRecord(exitRecordPath(dirname(this.record.jobPath)));
+    if (!rec) return null;
+    if (rec.error) this.spawnError = rec.error;
+    return { code: rec.code, signal: rec.signal };
   }
 
   alive(): boolean {
