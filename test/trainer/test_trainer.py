@@ -50,6 +50,8 @@ def test_loss_falls_and_protocol(trained):
         assert p.parent == Path(trained.job["events"]).parent / "checkpoints"
     done = trained.of("done")[-1]
     assert types[-1] == "done" and done["stopped"] is False
+    # Every token the run processed (10 steps of batch 4 over the dataset): the usage ledger's count.
+    assert isinstance(done["tokens"], int) and done["tokens"] >= 10 * 4
     assert done["adapter_path"] == str(Path(trained.job["output_dir"]).resolve())
     assert done["final_loss"] == pytest.approx(last)
     out = Path(trained.job["output_dir"])

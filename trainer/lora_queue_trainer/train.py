@@ -141,6 +141,8 @@ class Trainer:
         self.hp: Hyperparameters = job.hyperparameters
         self.events = events
         self.stop = stop
+        # Tokens processed by this run (not by the run it resumed from): the usage ledger's count.
+        self.tokens_seen = 0
 
     # ------------------------------------------------------------------ setup
     def _phase(self, phase: str, **extra: Any) -> None:
@@ -478,7 +480,7 @@ class Trainer:
         """A stop request during setup: nothing was trained, so nothing new to save."""
         path = str(Path(self.job.resume_from).resolve()) if self.job.resume_from else None
         self.events.emit("done", adapter_path=path, final_loss=None, stopped=True, step=0,
-                         signal=self.stop.signal_name)
+                         signal=self.stop.signal_name, tokens=0)
         print(f"stopped by {self.stop.signal_name} before training started", flush=True)
 
     def _finish_stopped(self, saved_at: Optional[int], path: Optional[str]) -> None:
@@ -487,7 +489,7 @@ class Trainer:
         elif path is None and self.job.resume_from:
             path = str(Path(self.job.resume_from).resolve())
         self.events.emit("done", adapter_path=path, final_loss=self.last_loss, stopped=True, step=self.step,
-                         signal=self.stop.signal_name)
+                         signal=self.stop.signal_name, tokens=self.tokens_seen)
         print(f"stopped by {self.stop.signal_name} at step {self.step}; checkpoint {path}", flush=True)
 
     def _train_loop(self) -> None:
@@ -513,6 +515,7 @@ class Trainer:
                 self.epoch, self.pos = self.epoch + 1, 0
             self.step += 1
             self.last_loss = loss
+            self.tokens_seen += n_tokens
             dt = max(time.time() - t, 1e-9)
             lr = self.lr_used
             self._phase("training", step=self.step, total_steps=self.total_steps)
@@ -533,5 +536,6 @@ class Trainer:
                 time.sleep(hp.debugStepDelay)
         self._evaluate()
         path = self._save_final()
-        self.events.emit("done", adapter_path=path, final_loss=self.last_loss, stopped=False, step=self.step)
+        self.events.emit("done", adapter_path=path, final_loss=self.last_loss, stopped=False, step=self.step,
+                         tokens=self.tokens_seen)
         print(f"done: {self.step} steps, final loss {self.last_loss:.4f}, adapter {path}", flush=True)
