@@ -373,6 +373,98 @@ describe('engine', { concurrency: true }, () => {
     }
   });
 
+  it('knows how an unwatched trainer ended from its exit record: a SIGKILL nobody sent is "killed"', T, async () => {
+    const ws = makeWorkspace({ queue: { maxAttempts: 1 }, env: { TRAINER_DOUBLE_MODE: 'slow', TRAINER_DOUBLE_STEPS: '8', TRAINER_DOUBLE_SLOW_MS: '50', TRAINER_DOUBLE_HOLD_AT: '3' } });
+    const daemons: Daemon[] = [];
+    try {
+      const d1 = startDaemon(ws);
+      daemons.push(d1);
+      drop(ws, 'oomed.jsonl', GOOD('oomed'));
+      const runId = await waitFor('the run to start', () => runDirs(ws)[0], 30_000, d1.output);
+      await waitFor('step 3', () => lastStep(ws, runId) >= 3, 30_000, d1.output);
+      d1.child.kill('SIGKILL');
+      await d1.exited;
+      // What the OOM killer does while no engine watches: SIGKILL to the trainer alone.
+      const pid = doublePid(ws, runId)!;
+      process.kill(pid, 'SIGKILL');
+      const exitFile = join(ws.root, 'runs', runId, 'exit.json');
+      await waitFor('the exit record', () => existsSync(exitFile), 30_000);
+      assert.deepEqual({ ...readJson<Record<string, unknown>>(exitFile), endedAt: undefined }, { code: null, signal: 'SIGKILL', pid, endedAt: undefined });
+      const d2 = startDaemon(ws);
+      daemons.push(d2);
+      await waitFor('the run to be settled', () => state(ws).history.length === 1 && !state(ws).current, 30_000, d2.output);
+      assert.equal(state(ws).history[0]!.kind, 'killed');
+      assert.deepEqual(datasets(ws, 'failed'), ['oomed.jsonl']);
+      const reason = readJson<{ kind: string; message: string; exit: unknown }>(join(ws.root, 'failed', 'oomed.jsonl.reason.json'));
+      assert.equal(reason.kind, 'killed');
+      assert.match(reason.message, /SIGKILL, which the engine did not send/);
+      assert.deepEqual(reason.exit, { code: null, signal: 'SIGKILL' });
+      assertInventory(ws);
+    } finally {
+      await cleanup(ws, daemons);
+    }
+  });
+
+  it('daemon --stop-trainer stops the trainer with a checkpoint on SIGTERM; the next engine resumes from it', T, async () => {
+    const ws = makeWorkspace({ env: { TRAINER_DOUBLE_MODE: 'slow', TRAINER_DOUBLE_STEPS: '10', TRAINER_DOUBLE_SLOW_MS: '50', TRAINER_DOUBLE_HOLD_AT: '4' } });
+    const daemons: Daemon[] = [];
+    try {
+      const d1 = startDaemon(ws, ['--stop-trainer']);
+      daemons.push(d1);
+      drop(ws, 'shutdown.jsonl', GOOD('shutdown'));
+      const first = await waitFor('the run to start', () => runDirs(ws)[0], 30_000, d1.output);
+      await waitFor('step 4', () => lastStep(ws, first) >= 4, 30_000, d1.output);
+      const pid = doublePid(ws, first)!;
+      d1.child.kill('SIGTERM');
+      assert.equal(await d1.exited, 0, d1.output());
+      assert.equal(alive(pid), false, 'the trainer stopped with the engine');
+      assert.equal(state(ws).history[0]?.kind, 'stopped');
+      assert.equal(state(ws).paused, false, 'not left paused: the next engine goes on by itself');
+      const ck = events(ws, first).filter((e) => e.type === 'checkpoint').pop()!;
+      assert.equal(readJson<{ resumeFrom: string }>(join(ws.root, 'queue', 'shutdown.jsonl.meta.json')).resumeFrom, ck['path']);
+      const d2 = startDaemon(ws);
+      daemons.push(d2);
+      await waitFor('the second run to start', () => runDirs(ws).length === 2, 30_000, d2.output);
+      const second = runDirs(ws).find((x) => x !== first)!;
+      writeFileSync(join(ws.root, 'runs', second, 'release'), '');
+      await waitFor('the second run to be settled', () => state(ws).history.length === 2 && !state(ws).current, 60_000, d2.output);
+      assert.deepEqual(datasets(ws, 'done'), ['shutdown.jsonl']);
+      assert.equal(readJson<{ resume_from: string }>(join(ws.root, 'runs', second, 'job.json')).resume_from, ck['path']);
+      assertInventory(ws);
+    } finally {
+      await cleanup(ws, daemons);
+    }
+  });
+
+  it('a checkpoint cut short is set aside and the run resumes from the one before it', T, async () => {
+    const ws = makeWorkspace({ env: { TRAINER_DOUBLE_MODE: 'slow', TRAINER_DOUBLE_STEPS: '12', TRAINER_DOUBLE_SLOW_MS: '50', TRAINER_DOUBLE_HOLD_AT: '7', TRAINER_DOUBLE_CHECKPOINT_EVERY: '3' } });
+    const d = startDaemon(ws);
+    try {
+      drop(ws, 'torn.jsonl', GOOD('torn'));
+      const first = await waitFor('the run to start', () => runDirs(ws)[0], 30_000, d.output);
+      await waitFor('step 7', () => lastStep(ws, first) >= 7, 30_000, d.output);
+      assert.equal((await lq(ws, ['stop', '--after-step'])).code, 0);
+      await waitFor('the run to end stopped', () => state(ws).history[0]?.kind === 'stopped' && !state(ws).current, 30_000, d.output);
+      const ck = events(ws, first).filter((e) => e.type === 'checkpoint').map((e) => e['path'] as string);
+      assert.deepEqual(ck.map((p) => p.split('/').pop()), ['step-3', 'step-6', 'step-7']);
+      // What a power cut after the checkpoint event can leave: the state file empty.
+      writeFileSync(join(ck[2]!, 'state.json'), '');
+      assert.equal((await lq(ws, ['resume'])).code, 0);
+      await waitFor('the second run to start', () => runDirs(ws).length === 2, 30_000, d.output);
+      const second = runDirs(ws).find((x) => x !== first)!;
+      writeFileSync(join(ws.root, 'runs', second, 'release'), ''); // it passes step 7 again
+      await waitFor('the second run to be settled', () => state(ws).history.length === 2 && !state(ws).current, 60_000, d.output);
+      assert.equal(readJson<{ resume_from: string }>(join(ws.root, 'runs', second, 'job.json')).resume_from, ck[1]);
+      assert.equal(events(ws, second).find((e) => e.type === 'step')!['step'], 7, 'resumed after step 6');
+      assert.match(d.output(), /step-7 is not whole \(state\.json is empty\): set aside as step-7\.bad-/);
+      assert.ok(readdirSync(join(ws.root, 'runs', first, 'checkpoints')).some((n) => n.startsWith('step-7.bad-')));
+      assert.deepEqual(datasets(ws, 'done'), ['torn.jsonl']);
+      assertInventory(ws);
+    } finally {
+      await cleanup(ws, [d]);
+    }
+  });
+
   it('stop --after-job lets the run finish, then pauses', T, async () => {
     const ws = makeWorkspace({ env: { TRAINER_DOUBLE_MODE: 'slow', TRAINER_DOUBLE_STEPS: '6', TRAINER_DOUBLE_SLOW_MS: '50', TRAINER_DOUBLE_HOLD_AT: '2' } });
     const d = startDaemon(ws);

@@ -74,8 +74,8 @@ export interface Daemon {
   exited: Promise<number | null>;
 }
 
-export function startDaemon(ws: Workspace): Daemon {
-  const child = spawn(process.execPath, [LAUNCHER, 'daemon', '--config', ws.config], { cwd: ws.dir, stdio: ['ignore', 'pipe', 'pipe'] });
+export function startDaemon(ws: Workspace, extraArgs: readonly string[] = []): Daemon {
+  const child = spawn(process.execPath, [LAUNCHER, 'daemon', '--config', ws.config, ...extraArgs], { cwd: ws.dir, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));

@@ -5,12 +5,12 @@
  * every workspace gets (helpers.ts: FAKE_BASE_WEIGHTS).
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { checkAdapter, readSafetensorsHeader } from '../../server/src/engine/adapterCheck';
 import { rootPaths } from '../../server/src/engine/paths';
-import { createSnapshot, listSnapshots, pruneSnapshots, readCurrent, rollbackTo, setCurrent, snapshotsDir, verifySnapshot } from '../../server/src/engine/snapshots';
+import { createSnapshot, listSnapshots, pruneSnapshots, readCurrent, rollbackTo, setCurrent, snapshotsDir, verifySnapshot, verifySnapshotsAtStart } from '../../server/src/engine/snapshots';
 import {
   assertInventory, cleanup, datasets, drop, GOOD, lq, makeWorkspace, readJson, removeTempDirs, runDirs, startDaemon, state, tempDir, waitFor, writeFakeBaseModel, writeSafetensors, type Daemon,
 } from './helpers';
@@ -144,6 +144,46 @@ describe('rollback', () => {
     assert.equal(readCurrent(p)?.snapshot, s2);
     assert.deepEqual(listSnapshots(p).map((x) => x.id), [s2]);
     assert.deepEqual(rollbackTo(p, s2), { ok: true, message: `${s2} is already the current snapshot` });
+  });
+});
+
+describe('verification at start', () => {
+  it('hashes again only the current snapshot and those whose files changed; a quiet tamper is caught before use', () => {
+    const dir = tempDir('lq-verify-');
+    writeFakeBaseModel(join(dir, 'model'));
+    const p = rootPaths(join(dir, 'root'));
+    mkdirSync(p.root);
+    const a = fakeAdapter(join(dir, 'a'), ['q_proj'], GOOD_TENSORS);
+    const mk = (i: number): string => {
+      const r = createSnapshot(p, { runId: `run${i}`, adapterDir: a, baseModel: join(dir, 'model'), dataset: 'd.jsonl', datasetSha256: null, step: i, loss: 1 }, new Date(Date.UTC(2026, 0, i)));
+      assert.ok(r.ok, JSON.stringify(r));
+      return r.id;
+    };
+    const [s1, s2, s3] = [mk(1), mk(2), mk(3)];
+    setCurrent(p, s3);
+    const verified = (): Record<string, { ok: boolean; at: string }> => readJson(join(snapshotsDir(p), 'verified.json'));
+    // Give s1's config a whole-second mtime, and let a first start record that.
+    const cfg1 = join(snapshotsDir(p), s1, 'adapter_config.json');
+    utimesSync(cfg1, 1_700_000_000, 1_700_000_000);
+    assert.deepEqual(verifySnapshotsAtStart(p, new Date(Date.UTC(2026, 0, 9))), []);
+    const before = verified();
+    assert.equal(before[s1]!.at, '2026-01-09T00:00:00.000Z', 'a snapshot whose files changed is hashed again');
+    // s2 is changed the ordinary way (its mtime moves); s1 is changed and its size and mtime put back.
+    const cfg2 = join(snapshotsDir(p), s2, 'adapter_config.json');
+    writeFileSync(cfg2, readFileSync(cfg2, 'utf8').replace('"r":4', '"r":5'));
+    writeFileSync(cfg1, readFileSync(cfg1, 'utf8').replace('"r":4', '"r":6'));
+    utimesSync(cfg1, 1_700_000_000, 1_700_000_000);
+    const msgs = verifySnapshotsAtStart(p, new Date(Date.UTC(2026, 0, 10)));
+    const after = verified();
+    assert.equal(after[s3]!.at, '2026-01-10T00:00:00.000Z', 'the current snapshot is hashed at every start');
+    assert.equal(after[s1]!.at, before[s1]!.at, 'an unchanged-looking snapshot is not hashed again');
+    assert.ok(msgs.some((m) => m.includes(`snapshot ${s2} is corrupt`)), msgs.join('\n'));
+    assert.deepEqual(listSnapshots(p).map((x) => x.id).sort(), [s1, s3].sort());
+    // The quiet tamper is found when s1 is about to be used.
+    const r = rollbackTo(p, s1);
+    assert.equal(r.ok, false);
+    assert.match(r.message, /corrupt.*moved aside/);
+    assert.equal(readCurrent(p)?.snapshot, s3);
   });
 });
 

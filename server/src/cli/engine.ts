@@ -1,7 +1,7 @@
 /**
  * The engine's CLI commands:
  *
- *   lora-queue daemon  [--config FILE]                                   the engine in the foreground until SIGTERM/SIGINT
+ *   lora-queue daemon  [--config FILE] [--stop-trainer]                  the engine in the foreground until SIGTERM/SIGINT
  *   lora-queue status  [--config FILE] [--format text|json]
  *   lora-queue enqueue [--config FILE] [--priority N] FILE...
  *   lora-queue stop    [--config FILE] [--now|--after-step|--after-job]  (default --after-step)
@@ -9,6 +9,7 @@
  *   lora-queue retry | remove [--config FILE] NAME...
  *   lora-queue priority [--config FILE] NAME N
  *   lora-queue usage    [--config FILE] [--format text|json]            the usage ledger summed by day and model (reads ledger.jsonl only)
+ *   lora-queue consolidate [--config FILE] [--wait S] [SNAPSHOT]        merge an adapter into its base model as models/<id>/ (waits for the merge)
  *
  * A command that changes the queue works whether an engine runs or not. When one runs (a live
  * holder of engine.lock), the command is written into control/ and the CLI waits (--wait, 15 s by
@@ -31,12 +32,15 @@ import { formatUsage, ledgerPath, summarizeUsage } from '../engine/ledger';
 import type { Command } from '../engine/types';
 import { runInspect } from '../engine/inspect';
 import { formatSnapshots, listSnapshots } from '../engine/snapshots';
+import { modelDir, readModelManifest, type ModelManifest } from '../engine/models';
 import type { Output } from './output';
 import { randomUUID } from 'node:crypto';
 
-export const ENGINE_COMMANDS = ['daemon', 'status', 'enqueue', 'stop', 'pause', 'resume', 'retry', 'remove', 'priority', 'usage', 'rollback', 'snapshots', 'inspect'] as const;
+export const ENGINE_COMMANDS = ['daemon', 'status', 'enqueue', 'stop', 'pause', 'resume', 'retry', 'remove', 'priority', 'usage', 'rollback', 'snapshots', 'inspect', 'consolidate'] as const;
 
-export const ENGINE_USAGE = `  daemon [--config FILE]                                    run the training engine in the foreground until SIGTERM/SIGINT
+export const ENGINE_USAGE = `  daemon [--config FILE] [--stop-trainer]                   run the training engine in the foreground until SIGTERM/SIGINT;
+                                                            a running trainer is left to the next engine, or with
+                                                            --stop-trainer stopped with a checkpoint to resume from
   status [--config FILE] [--format text|json]               the queue, the current run (step, loss, ETA), the engine
   enqueue [--config FILE] [--priority N] FILE...            validate FILE and add it to the queue
   stop [--config FILE] [--now|--after-step|--after-job]     stop training (default --after-step); the queue stays paused until resume
@@ -46,12 +50,15 @@ export const ENGINE_USAGE = `  daemon [--config FILE]                           
   usage [--config FILE] [--format text|json]                the usage ledger (ledger.jsonl) summed by day (UTC) and model
   snapshots [--config FILE] [--format text|json]            the verified adapter snapshots (* = current): step, loss, dataset, created
   rollback [--config FILE] SNAPSHOT                         make SNAPSHOT the current adapter; the next run continues from it
-  inspect [--base DIR] [--config FILE] [--format text|json] ADAPTER...   check adapter folders against the base model (exit 0 ok, 1 problems)`;
+  inspect [--base DIR] [--config FILE] [--format text|json] ADAPTER...   check adapter folders against the base model (exit 0 ok, 1 problems)
+  consolidate [--config FILE] [--wait S] [SNAPSHOT]         merge SNAPSHOT (default: the current adapter) into its base model as models/<id>/,
+                                                            the new live base; waits for a run in progress and the merge (no --wait: to the end)`;
 
 const common = {
   config: { type: 'string' },
   format: { type: 'string', default: 'text' },
-  wait: { type: 'string', default: '15' },
+  // Default 15 s; consolidate waits for its merge to the end unless told otherwise.
+  wait: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -60,7 +67,7 @@ export async function runEngineCommand(command: string, argv: readonly string[],
   try {
     parsed = parseArgs({
       args: argv as string[],
-      options: { ...common, priority: { type: 'string' }, now: { type: 'boolean' }, 'after-step': { type: 'boolean' }, 'after-job': { type: 'boolean' }, base: { type: 'string' } },
+      options: { ...common, priority: { type: 'string' }, now: { type: 'boolean' }, 'after-step': { type: 'boolean' }, 'after-job': { type: 'boolean' }, 'stop-trainer': { type: 'boolean' }, base: { type: 'string' } },
       allowPositionals: true,
     });
   } catch (e) {
@@ -72,8 +79,8 @@ export async function runEngineCommand(command: string, argv: readonly string[],
     return 0;
   }
   if (values.format !== 'text' && values.format !== 'json') return usage(out, `--format must be text or json, not ${values.format}`);
-  const waitSeconds = Number(values.wait);
-  if (!Number.isFinite(waitSeconds) || waitSeconds < 0) return usage(out, `--wait must be a number of seconds, not ${values.wait}`);
+  const waitSeconds = values.wait === undefined ? (command === 'consolidate' ? Infinity : 15) : Number(values.wait);
+  if (Number.isNaN(waitSeconds) || waitSeconds < 0) return usage(out, `--wait must be a number of seconds, not ${values.wait}`);
   if (command === 'inspect') return runInspect({ config: values.config, base: values.base, adapters: positionals, json: values.format === 'json' }, out);
   const configFile = values.config ?? findConfig(process.cwd());
   if (!configFile) {
@@ -82,7 +89,7 @@ export async function runEngineCommand(command: string, argv: readonly string[],
   }
   const json = values.format === 'json';
 
-  if (command === 'daemon') return daemon(configFile, out);
+  if (command === 'daemon') return daemon(configFile, out, values['stop-trainer'] === true);
 
   let paths: RootPaths;
   try {
@@ -113,6 +120,10 @@ export async function runEngineCommand(command: string, argv: readonly string[],
     case 'rollback':
       if (positionals.length !== 1) return usage(out, 'rollback needs one SNAPSHOT id (see lora-queue snapshots)');
       commands.push({ type: 'rollback', snapshot: positionals[0]! });
+      break;
+    case 'consolidate':
+      if (positionals.length > 1) return usage(out, 'consolidate takes at most one SNAPSHOT id (default: the current adapter)');
+      commands.push(positionals[0] ? { type: 'consolidate', snapshot: positionals[0] } : { type: 'consolidate' });
       break;
     case 'status': {
       const s = readStatus(paths);
@@ -162,6 +173,9 @@ export async function runEngineCommand(command: string, argv: readonly string[],
   let results = await applyDirectly(configFile, commands, out);
   if (results === 'error') return 2;
   if (results === 'locked') results = await sendAndWait(configFile, paths, commands, waitSeconds);
+  // A consolidation accepted is followed to its end (or until --wait runs out).
+  const started = Date.now();
+  results = await Promise.all(results.map((r) => (r.command.type === 'consolidate' && r.ok ? followConsolidation(configFile, paths, r, started + waitSeconds * 1000) : r)));
 
   if (json) out.line(JSON.stringify(results, null, 2));
   else {
@@ -170,6 +184,7 @@ export async function runEngineCommand(command: string, argv: readonly string[],
       const line = `${what}: ${r.ok === false ? 'refused: ' : ''}${r.message}${r.via === 'direct' ? ' (no engine running: applied directly)' : ''}`;
       if (r.ok === false) out.err(line);
       else out.line(line);
+      if (r.model) for (const l of formatLineage(r.model)) out.line(`  ${l}`);
     }
   }
   if (results.some((r) => r.ok === false)) return 1;
@@ -177,7 +192,7 @@ export async function runEngineCommand(command: string, argv: readonly string[],
   return 0;
 }
 
-type Result = { command: Command; id: string; ok: boolean | null; message: string; via: 'engine' | 'direct' };
+type Result = { command: Command; id: string; ok: boolean | null; message: string; via: 'engine' | 'direct'; model?: ModelManifest & { path: string } };
 
 /** No engine runs: take the lock for a moment and apply the commands with the engine's own code. */
 async function applyDirectly(configFile: string, commands: readonly Command[], out: Output): Promise<Result[] | 'locked' | 'error'> {
@@ -199,6 +214,8 @@ async function applyDirectly(configFile: string, commands: readonly Command[], o
     for (const c of commands) {
       const id = randomUUID();
       const r = await engine.command(id, c);
+      // The merge runs here, under the lock, unless a trainer still running holds it back.
+      if (c.type === 'consolidate' && r.ok) await engine.finishConsolidation();
       results.push({ command: c, id, ok: r.ok, message: r.message, via: 'direct' });
     }
   } finally {
@@ -233,6 +250,47 @@ async function sendAndWait(configFile: string, paths: RootPaths, commands: reado
   return results;
 }
 
+/**
+ * Waits for the end of the consolidation a command asked for (state.json's outcomes, by command
+ * id). When the engine that was merging is gone, this CLI takes the lock and finishes it itself.
+ */
+async function followConsolidation(configFile: string, paths: RootPaths, r: Result, deadline: number): Promise<Result> {
+  for (;;) {
+    const st = peekState(paths);
+    const o = st?.consolidations?.find((x) => x.commandId === r.id);
+    if (o) {
+      const m = o.ok ? readModelManifest(paths, o.id) : undefined;
+      return { ...r, ok: o.ok, message: o.message, ...(m && { model: { ...m, path: modelDir(paths, o.id) } }) };
+    }
+    const h = readLock(paths.lock);
+    const waiting = st?.consolidation;
+    if (waiting && (!h || !holderAlive(h))) {
+      // A run in progress with no engine watching: nothing moves until an engine starts.
+      if (st?.current) return { ...r, ok: null, message: `${r.message}; not finished yet: it runs when run ${st.current.runId} ends, seen by an engine (lora-queue daemon or the editor)` };
+      try {
+        const engine = new Engine({ configFile });
+        if (engine.ownOnce()) await engine.finishConsolidation();
+        await engine.close();
+      } catch { /* another engine took it: keep waiting */ }
+      continue;
+    }
+    if (Date.now() >= deadline || (!waiting && !o)) {
+      const where = waiting ? (waiting.status === 'merging' ? `merging (pid ${waiting.pid ?? '?'}, output in models/${waiting.id}.log)` : `pending until run ${st?.current?.runId ?? '?'} ends`) : 'not found in state.json';
+      return { ...r, ok: null, message: `${r.message}; not finished yet: ${where} (lora-queue status shows it)` };
+    }
+    await new Promise((res) => setTimeout(res, 200));
+  }
+}
+
+function formatLineage(m: ModelManifest & { path: string }): string[] {
+  const a = m.adapter;
+  return [
+    `model: ${m.path}`,
+    `merged: snapshot ${a.snapshot} (run ${a.runId ?? '?'}, step ${a.step ?? '?'}, loss ${a.loss === null ? '?' : a.loss.toFixed(4)}) into ${m.base.model ? `models/${m.base.model}` : `the config's baseModel (${m.base.path})`}`,
+    `lineage: generation ${m.generation}; adapters ${m.adapters.map((x) => x.snapshot).join(' → ')}; datasets ${m.datasets.map((d) => d.dataset).join(', ')}`,
+  ];
+}
+
 function rootPathsOf(configFile: string): RootPaths {
   return rootPaths(queueRootOf(configFile, loadConfig(configFile, { filesystem: false })));
 }
@@ -247,7 +305,7 @@ async function drainDirectly(configFile: string): Promise<void> {
   }
 }
 
-async function daemon(configFile: string, out: Output): Promise<number> {
+async function daemon(configFile: string, out: Output, stopTrainer: boolean): Promise<number> {
   let engine: Engine;
   try {
     engine = new Engine({ configFile, echo: (line) => { out.line(line); void out.flush(); } });
@@ -262,8 +320,33 @@ async function daemon(configFile: string, out: Output): Promise<number> {
   engine.start();
   const sig = await stopped;
   engine.log.info(`${sig}: engine exiting`);
+  if (stopTrainer && engine.role === 'owner') await stopTrainerBeforeExit(engine, graceSecondsOf(configFile));
   await engine.close();
   return 0;
+}
+
+function graceSecondsOf(configFile: string): number {
+  try {
+    return loadConfig(configFile, { filesystem: false }).trainer.stopGraceSeconds;
+  } catch {
+    return 30; // the config broke while the engine ran: the schema's default
+  }
+}
+
+/**
+ * `daemon --stop-trainer`: a stop now (SIGTERM: the trainer checkpoints and exits; SIGKILL to its
+ * group after trainer.stopGraceSeconds), waited for, then the stop's pause is lifted again: the
+ * dataset waits at the head of the queue and the next engine resumes it from the checkpoint.
+ */
+async function stopTrainerBeforeExit(engine: Engine, graceSeconds: number): Promise<void> {
+  if (!readStatus(engine.paths).current) return;
+  const r = await engine.command(randomUUID(), { type: 'stop', mode: 'now' });
+  engine.log.info(`--stop-trainer: ${r.message}`);
+  const deadline = Date.now() + (graceSeconds + 10) * 1000;
+  while (readStatus(engine.paths).current && Date.now() < deadline) await new Promise((res) => setTimeout(res, 200));
+  const left = readStatus(engine.paths).current;
+  if (left) engine.log.warn(`--stop-trainer: run ${left.runId} has not ended; it is left to the next engine`);
+  await engine.command(randomUUID(), { type: 'resume' });
 }
 
 function usage(out: Output, message: string): number {

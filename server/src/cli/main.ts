@@ -47,6 +47,7 @@ export async function main(argv: readonly string[], out: Output = processOutput(
       case 'rollback':
       case 'snapshots':
       case 'inspect':
+      case 'consolidate':
       case 'usage':
         return await runEngineCommand(command, rest, out);
       case 'lsp': {

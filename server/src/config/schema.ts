@@ -37,6 +37,25 @@ export const snapshotsSchema = z
   })
   .describe('Verified adapter snapshots.');
 
+export const consolidateSchema = z
+  .strictObject({
+    command: z
+      .array(z.string().min(1))
+      .min(1)
+      .nullable()
+      .default(null)
+      .describe('The merge command as an argument array; the engine appends `--base <base model> --adapter <snapshot> --out <models/ID.tmp>`. null: derived from trainer.command when that is the reference trainer run by Python (`python… -m lora_queue_trainer` becomes `python… -m lora_queue_trainer.merge`); any other trainer needs it set to consolidate.'),
+    afterSnapshots: z.number().int().min(0).default(0).describe('Consolidate automatically once this many snapshots have become current since the last consolidation, before the next run starts (0: off).'),
+    dailyAt: z
+      .string()
+      .regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'a local time as "HH:MM" (24-hour)')
+      .nullable()
+      .default(null)
+      .describe('Consolidate the current adapter automatically once a day, at the first moment at or after this local time ("HH:MM") when no run is in progress and the queue is not paused (null: off).'),
+    timeoutSeconds: z.number().int().min(10).default(21_600).describe('A merge still running after this long is killed and reported as failed.'),
+  })
+  .describe('Consolidation: merging an adapter into the base model as models/<id>/ (lora-queue consolidate).');
+
 export const loraSchema = z
   .strictObject({
     rank: z.number().int().min(1).max(1024).default(16).describe('LoRA rank r.'),
@@ -107,6 +126,7 @@ export const configSchema = z
     trainer: trainerSchema.prefault({}),
     queue: queueSchema.prefault({}),
     snapshots: snapshotsSchema.prefault({}),
+    consolidate: consolidateSchema.prefault({}),
     lora: loraSchema.prefault({}),
     training: trainingSchema.prefault({}),
     roles: rolesSchema.prefault({}),

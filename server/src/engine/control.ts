@@ -91,6 +91,8 @@ export function checkCommand(c: unknown): string | undefined {
       return typeof x['name'] === 'string' && x['name'] ? undefined : `${x['type']} needs a name`;
     case 'rollback':
       return typeof x['snapshot'] === 'string' && x['snapshot'] ? undefined : 'rollback needs a snapshot id';
+    case 'consolidate':
+      return x['snapshot'] === undefined || (typeof x['snapshot'] === 'string' && x['snapshot']) ? undefined : 'consolidate takes a snapshot id or none';
     case 'priority':
       if (typeof x['name'] !== 'string' || !x['name']) return 'priority needs a name';
       return Number.isInteger(x['priority']) ? undefined : 'priority must be an integer';

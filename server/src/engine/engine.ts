@@ -6,7 +6,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { watch, type FSWatcher } from 'node:fs';
-import { existsSync, mkdirSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
@@ -17,7 +17,7 @@ import type { Config } from '../config/schema';
 import { readJsonQuiet, writeJsonAtomic } from './atomic';
 import { classifyEnd } from './classify';
 import { checkCommand, pendingCommands, removeCommandFile, sendCommand } from './control';
-import { listDatasets, listEntries, metaPath, moveDataset, readMeta, reasonPath, repairPairs, writeMeta } from './datasets';
+import { listDatasets, listEntries, metaPath, moveDataset, readMeta, reasonPath, repairPairs, SidecarCache, writeMeta } from './datasets';
 import { admit, findByCommandId, InboxWatcher, recoverStaged } from './intake';
 import { holderAlive, myLockRecord, readLock, release, stillOwner, tryAcquire, type LockRecord } from './lock';
 import { EngineLog } from './log';
@@ -27,7 +27,10 @@ import { ensureLayout, rootPaths, type RootPaths } from './paths';
 import { findProcessesByJob, isProcessAlive } from './proc';
 import { loadState, peekState, saveState } from './state';
 import { logTail, RunHandle } from './supervisor';
-import { currentAdapter, rollbackTo, snapshotAfterSuccess, verifySnapshotsAtStart } from './snapshots';
+import { currentAdapter, liveBase, snapshotAfterSuccess, verifySnapshotsAtStart } from './snapshots';
+import { Consolidator, rollbackLive } from './consolidate';
+import { chooseCheckpoint } from './checkpoints';
+import { baseIdFromPath } from './models';
 import { blockedBecause, decideAfterEnd, maxBackoffMs, pickNext, withApplied, withError, withHistory, withPause, withResume, withStop } from './transitions';
 import type { Command, EngineState, RunRecord } from './types';
 
@@ -73,11 +76,15 @@ export class Engine extends EventEmitter {
   private lastConfigProblem: string | undefined;
   private lastPrune = 0;
   private watchers: FSWatcher[] = [];
-  private kickPending = false;
+  private kickPending: { at: number; timer: NodeJS.Timeout } | undefined;
+  /** The queued sidecars, re-read only when changed (picking the next run reads them all). */
+  private readonly sidecars = new SidecarCache();
   private lastFail = { message: '', at: 0 };
   // Resource checks before each run and the usage ledger (resources.ts, ledger.ts).
   private readonly resources = new ResourceGate();
   private ledger: LedgerWriter | undefined;
+  // Merging an adapter into the base model (consolidate.ts); no run starts while one is pending or merging.
+  private readonly consolidator: Consolidator;
 
   /** Reads the config (it must be valid to start) and prepares the queue root. */
   constructor(private readonly opts: EngineOptions) {
@@ -92,6 +99,17 @@ export class Engine extends EventEmitter {
     this.log = new EngineLog(this.paths.logs, opts.echo);
     this.inbox = new InboxWatcher(this.paths.inbox, (m) => this.log.info(m));
     this.state = loadState(this.paths).state;
+    const self = this;
+    this.consolidator = new Consolidator({
+      paths: this.paths, configFile: this.configFile, log: this.log,
+      config: () => self.config, state: () => self.state, runInProgress: () => self.run !== undefined || self.state.current !== null,
+      setState(s) { self.state = s; self.save(); },
+    });
+  }
+
+  /** For the CLI that applied `consolidate` itself: runs the merge to its end (unless a run in progress holds it back). */
+  async finishConsolidation(): Promise<void> {
+    if (this.role === 'owner') await this.consolidator.drive();
   }
 
   /** Takes the lock, or follows its holder; then ticks until close(). */
@@ -102,9 +120,18 @@ export class Engine extends EventEmitter {
     // fs.watch wakes the engine early for a new file or command; the poll alone is enough where
     // the filesystem has no change notification (NFS), so a failure here is ignored.
     for (const dir of [this.paths.inbox, this.paths.control]) {
+      const inbox = dir === this.paths.inbox;
       try {
-        const w = watch(dir, () => this.kick());
-        w.on('error', () => undefined);
+        // The inbox's events also tell a file renamed in (taken at once) from one written in place (intake.ts).
+        const w = watch(dir, (type, name) => {
+          if (inbox) this.inbox.noteEvent(type, name);
+          // An arrival (a rename: a dataset or a command file) is one event; writes come in bursts.
+          this.kick(type === 'rename' ? 10 : 50);
+        });
+        w.on('error', () => {
+          if (inbox) this.inbox.setWatching(false);
+        });
+        if (inbox) this.inbox.setWatching(true);
         this.watchers.push(w);
       } catch {
         // polling only
@@ -122,6 +149,8 @@ export class Engine extends EventEmitter {
     await this.asyncWork;
     if (this.role === 'owner' && this.me) {
       if (this.run) this.log.info(`engine exits; trainer pid ${this.run.record.pid} (run ${this.run.record.runId}) keeps running and will be adopted by the next engine`);
+      const merging = this.consolidator.leftRunning();
+      if (merging) this.log.info(`engine exits; ${merging}`);
       this.save();
       release(this.paths.lock, this.me);
     }
@@ -162,13 +191,24 @@ export class Engine extends EventEmitter {
     } else this.holder = r.holder;
   }
 
-  private kick(): void {
-    if (this.kickPending || !this.timer) return;
-    this.kickPending = true;
-    setTimeout(() => {
-      this.kickPending = false;
-      if (this.timer) this.tick();
-    }, 50);
+  /**
+   * An early tick: after `delayMs` (10 for an arrival in a watched folder, 50 for writes, whose
+   * events come in bursts; 0 when the engine itself knows a run may start now: a trainer exited, a
+   * dataset was queued, a command applied).
+   */
+  private kick(delayMs = 50): void {
+    if (!this.timer) return;
+    const at = performance.now() + delayMs;
+    // One early tick pending at a time; a sooner request moves it earlier, a later one joins it.
+    if (this.kickPending && this.kickPending.at <= at) return;
+    if (this.kickPending) clearTimeout(this.kickPending.timer);
+    this.kickPending = {
+      at,
+      timer: setTimeout(() => {
+        this.kickPending = undefined;
+        if (this.timer) this.tick();
+      }, delayMs),
+    };
   }
 
   private tick(): void {
@@ -200,6 +240,7 @@ export class Engine extends EventEmitter {
       }
       this.refreshConfig();
       this.supervise();
+      this.consolidator.tick();
       if (!this.asyncWork) {
         this.asyncWork = this.controlAndIntake()
           .catch((e: unknown) => this.fail(`control/intake: ${(e as Error).message}`))
@@ -287,6 +328,10 @@ export class Engine extends EventEmitter {
       this.log.warn(m);
       if (/current snapshot/.test(m)) this.state = withError(this.state, m, new Date());
     }
+    // Merge leftovers removed, models checked, a merge in progress adopted or settled (consolidate.ts).
+    const models = this.consolidator.recover();
+    for (const m of models.log) this.log.warn(m);
+    if (models.pause) this.state = withPause(this.state, models.pause);
 
     const cur = this.state.current;
     if (cur) {
@@ -375,6 +420,8 @@ export class Engine extends EventEmitter {
       this.state = withApplied(this.state, id, r.ok, r.message, new Date());
       this.save();
       removeCommandFile(pc.file);
+      // A run may start now (enqueue, resume): tick soon rather than at the next interval.
+      this.kick(0);
     }
   }
 
@@ -382,11 +429,16 @@ export class Engine extends EventEmitter {
     for (const f of this.inbox.scan(this.config.queue.intakeStableSeconds)) {
       if (this.role !== 'owner') return;
       try {
+        const t0 = performance.now();
         const r = await admit(this.paths, f.source, { mode: f.symlink ? 'copy' : 'move', originalName: f.name, priority: 0, validate: validateOptionsFrom(this.config) });
+        const took = `admitted in ${(performance.now() - t0).toFixed(1)} ms, validation ${r.validateMs.toFixed(1)} ms`;
         if (f.symlink) unlinkSync(f.path);
         this.inbox.forget(f.name);
         if (r.folder === 'failed') this.fail(`inbox/${f.name} → failed/${r.name}: ${r.message}`);
-        else this.log.info(`inbox/${f.name} → ${r.message}`);
+        else {
+          this.log.info(`inbox/${f.name} → ${r.message} [${took}]`);
+          this.kick(0);
+        }
       } catch (e) {
         this.log.warn(`inbox/${f.name}: not taken yet: ${(e as Error).message}`);
       }
@@ -467,7 +519,9 @@ export class Engine extends EventEmitter {
         return { ok: false, message: `no dataset ${c.name} in the queue` };
       }
       case 'rollback':
-        return rollbackTo(p, c.snapshot, this.run !== undefined);
+        return rollbackLive(p, c.snapshot, this.run !== undefined, this.consolidator.active());
+      case 'consolidate':
+        return this.consolidator.request(id, c.snapshot ?? null, 'command');
       case 'priority': {
         const queued = lookup(p, 'queue', c.name);
         if (!queued) return { ok: false, message: `no dataset ${c.name} in the queue` };
@@ -505,6 +559,9 @@ export class Engine extends EventEmitter {
 
   private finishRun(run: RunHandle): void {
     const rec = run.record;
+    // Timed for the log: the gap between one trainer's exit and the next spawn (bench/engine).
+    const t0 = performance.now();
+    let snapshotMs = 0;
     const c = classifyEnd({
       progress: run.progress,
       exit: run.exit ?? null,
@@ -534,15 +591,22 @@ export class Engine extends EventEmitter {
       where = `${decision.outcome}/${to}`;
     } else this.log.warn(`run ${rec.runId}: processing/${rec.dataset} is missing; nothing to move`);
     let snapshotPause: string | undefined;
+    let snapshotMade = false;
     if (c.kind === 'success') {
       // A verified snapshot of the adapter becomes current (snapshots.ts); a failed one pauses the queue.
+      // Checked against, and recorded with, the base the run trained on (job.json), which a consolidation may have replaced since.
+      const job = readJsonQuiet<{ init_adapter?: string | null; base_model?: string }>(rec.jobPath);
+      const baseModel = job?.base_model ?? resolve(dirname(this.configFile), this.config.baseModel ?? '.');
+      const ts = performance.now();
       const snap = snapshotAfterSuccess(this.paths, {
-        runId: rec.runId, adapterDir: run.progress.done?.adapterPath ?? join(dirname(rec.jobPath), 'adapter'), baseModel: resolve(dirname(this.configFile), this.config.baseModel ?? '.'),
+        runId: rec.runId, adapterDir: run.progress.done?.adapterPath ?? join(dirname(rec.jobPath), 'adapter'), baseModel, base: baseIdFromPath(this.paths, baseModel),
         dataset: rec.dataset, datasetSha256: meta?.sha256 || null, step: run.progress.step, loss: run.progress.done?.finalLoss ?? run.progress.loss,
-        startedFrom: readJsonQuiet<{ init_adapter?: string | null }>(rec.jobPath)?.init_adapter ?? null, keep: this.config.snapshots.keep,
+        startedFrom: job?.init_adapter ?? null, keep: this.config.snapshots.keep,
       });
       for (const l of snap.log) this.log[l.level](l.message);
       snapshotPause = snap.pause;
+      snapshotMs = performance.now() - ts;
+      snapshotMade = snap.current !== undefined;
     }
     writeFileSync(join(dirname(rec.jobPath), 'end.json'), JSON.stringify({ ...c, exit: run.exit ?? null, outcome: decision.outcome, at: now.toISOString() }, null, 2) + '\n');
     // The usage ledger: one durable line per run (a failed append is retried with the next run).
@@ -560,21 +624,25 @@ export class Engine extends EventEmitter {
     this.state = s;
     this.run = undefined;
     this.save();
+    if (snapshotMade) this.consolidator.snapshotMade();
     const retry = decision.outcome === 'queue' && decision.meta.notBefore ? `; retry after ${decision.meta.notBefore}` : '';
-    this.log.info(`run ${rec.runId} (${rec.dataset}, attempt ${rec.attempt}) ended: ${c.kind}: ${c.message} → ${where}${retry}`);
+    this.log.info(`run ${rec.runId} (${rec.dataset}, attempt ${rec.attempt}) ended: ${c.kind}: ${c.message} → ${where}${retry} [settled in ${(performance.now() - t0).toFixed(1)} ms, snapshot ${snapshotMs.toFixed(1)} ms]`);
   }
 
   private maybeStartRun(): void {
-    if (this.run || this.state.current) return;
+    // A consolidation pending or merging holds the queue: the next run trains on its result.
+    if (this.run || this.state.current || this.state.consolidation) return;
     const q = this.config.queue;
     const blocked = blockedBecause(this.state, undefined);
     if (blocked) return;
-    const entries = listEntries(this.paths.queue);
+    const t0 = performance.now();
+    const entries = listEntries(this.paths.queue, this.sidecars);
     if (!entries.length) return;
     const problem = this.configProblem();
     if (problem) return;
     const next = pickNext(entries, Date.now(), maxBackoffMs(q.maxAttempts, q.retryBackoffSeconds));
     if (!next) return;
+    const picked = performance.now();
     // Free space, inodes, writability, GPU: a shortage pauses the queue instead of failing the dataset.
     const held = this.resources.beforeRun(this.resourceEnv(), this.state);
     if (held) { this.state = held; this.save(); return; }
@@ -591,11 +659,15 @@ export class Engine extends EventEmitter {
     }
     const jobPath = join(runDir, 'job.json');
     const eventsPath = join(runDir, 'events.jsonl');
+    // A checkpoint is verified before it is resumed from; a bad one is set aside for an earlier one.
+    const resume = chooseCheckpoint(next.meta.resumeFrom ?? null);
+    for (const n of resume.notes) this.log.warn(`${name}: ${n}`);
     const job = {
       dataset: join(this.paths.processing, name),
-      base_model: resolve(dirname(this.configFile), c.baseModel!),
+      // The live base: the config's baseModel, or the model of the last consolidation (current.json).
+      base_model: liveBase(this.paths, resolve(dirname(this.configFile), c.baseModel!)).path,
       init_adapter: currentAdapter(this.paths),
-      resume_from: next.meta.resumeFrom ?? null,
+      resume_from: resume.path,
       output_dir: join(runDir, 'adapter'),
       events: eventsPath,
       hyperparameters: hyperparametersFor(c),
@@ -622,8 +694,10 @@ export class Engine extends EventEmitter {
     const exe = resolveExecutable(c.trainer.command[0]!, dirname(this.configFile), process.env['PATH'] ?? '');
     const argv = [exe.ok ? exe.path : c.trainer.command[0]!, ...c.trainer.command.slice(1), '--job', jobPath];
     this.run = RunHandle.spawn(record, argv, this.paths.root, { ...process.env, ...c.trainer.env });
+    // Its end is settled (and the next run started) at once, not at the next tick.
+    this.run.onExit = () => this.kick(0);
     this.state = { ...this.state, current: record };
     this.save();
-    this.log.info(`run ${runId}: ${name} (attempt ${record.attempt}${job.resume_from ? `, resuming from ${job.resume_from}` : ''}) started as pid ${record.pid ?? '?'}: ${argv.join(' ')}`);
+    this.log.info(`run ${runId}: ${name} (attempt ${record.attempt}${job.resume_from ? `, resuming from ${job.resume_from}` : ''}) started as pid ${record.pid ?? '?'}: ${argv.join(' ')} [picked from ${entries.length} queued in ${(picked - t0).toFixed(1)} ms, prepared and spawned in ${(performance.now() - picked).toFixed(1)} ms]`);
   }
 }

@@ -1,9 +1,18 @@
 /**
- * inbox/ intake. A file is taken once it is complete: its size and mtime unchanged for
- * queue.intakeStableSeconds, or at first sight when its mtime is already older than that (a file
- * renamed into the inbox is whole at once). Dotfiles and names ending in .part, .tmp, ~ (and other
- * partial-download suffixes) are never taken, nor anything not ending in .jsonl. A symlink is
- * followed only to a regular file inside the inbox, and is copied, never moved through.
+ * inbox/ intake. A file is taken once it is complete:
+ * - at first sight, when it arrived whole: renamed (or hard-linked) into the inbox rather than
+ *   written there, and no process has it open for writing (openWriters.ts). "Renamed in" is known
+ *   from the inbox's fs.watch (a file written in place gets `change` events, a renamed one only
+ *   `rename`), for files that arrived while the watch ran, or from a ctime later than the mtime
+ *   (the rename came after the last write). A file renamed in while its writer still holds it
+ *   open is checked again on each scan and taken when the writer closes it, unless it changes;
+ * - at first sight, when its mtime is already older than queue.intakeStableSeconds (a file that
+ *   was there before the engine started);
+ * - otherwise (written or copied in place, a filesystem where writers can hide such as NFS, an
+ *   empty file): once its size, mtime and inode stayed unchanged for queue.intakeStableSeconds.
+ * Dotfiles and names ending in .part, .tmp, ~ (and other partial-download suffixes) are never
+ * taken, nor anything not ending in .jsonl. A symlink is followed only to a regular file inside
+ * the inbox, and is copied, never moved through (and always waits for the stability window).
  *
  * admit() is shared with `enqueue`: the file is first moved (or copied) to a hidden staging name
  * in queue/, so the bytes that are validated are the bytes that are queued; then it is validated
@@ -18,6 +27,7 @@ import { toJsonDiagnostic, type ValidateOptions } from '../dataset/file';
 import { validateFile } from '../dataset/stream';
 import { candidateName, fsyncDir, moveNoClobber, writeJsonAtomic } from './atomic';
 import { metaPath, nameTaken, sidecarNames, reasonPath, safeName, sha256File, writeMeta } from './datasets';
+import { openWriters, writerKey, type Candidate } from './openWriters';
 import type { RootPaths } from './paths';
 import type { DatasetMeta } from './types';
 
@@ -45,13 +55,29 @@ interface Seen {
   mtimeMs: number;
   ino: number;
   since: number;
+  /** Arrived whole and not changed since: taken as soon as no process has it open for writing. */
+  whole: boolean;
 }
 
 export class InboxWatcher {
   private readonly seen = new Map<string, Seen>();
   private readonly reported = new Set<string>();
+  /** Names with a `change` event (written in place) since the last scan. */
+  private readonly changed = new Set<string>();
+  /** Wall-clock ms since when the inbox's fs.watch reports changes; undefined while it does not. */
+  private watchingSince: number | undefined;
 
   constructor(private readonly inbox: string, private readonly log: (msg: string) => void) {}
+
+  /** The engine's fs.watch on the inbox started (true) or failed (false). */
+  setWatching(on: boolean, nowWall: number = Date.now()): void {
+    this.watchingSince = on ? nowWall : undefined;
+  }
+
+  /** An fs.watch event in the inbox. */
+  noteEvent(type: string, name: string | null | undefined): void {
+    if (type === 'change' && name) this.changed.add(name);
+  }
 
   /** One scan: the files that are complete now. */
   scan(stableSeconds: number, nowMono: number = performance.now(), nowWall: number = Date.now()): Ready[] {
@@ -62,6 +88,7 @@ export class InboxWatcher {
       return [];
     }
     const ready: Ready[] = [];
+    const whole: (Candidate & { ready: Ready; entry: Seen })[] = [];
     const present = new Set(names);
     for (const k of this.seen.keys()) if (!present.has(k)) this.seen.delete(k);
     const stableMs = stableSeconds * 1000;
@@ -96,16 +123,51 @@ export class InboxWatcher {
         this.once(name, `inbox/${name}: not a regular file: not taken`);
         continue;
       }
-      const prev = this.seen.get(name);
-      const same = prev && prev.size === st.size && prev.mtimeMs === st.mtimeMs && prev.ino === st.ino;
-      if (!same) {
-        this.seen.set(name, { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, since: nowMono });
-        if (nowWall - st.mtimeMs >= stableMs) ready.push({ name, path, source, symlink });
+      const r: Ready = { name, path, source, symlink };
+      const writtenHere = this.changed.has(name);
+      let entry = this.seen.get(name);
+      if (!entry || entry.ino !== st.ino) {
+        entry = { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, since: nowMono, whole: !symlink && st.size > 0 && !writtenHere && this.arrivedByRename(st) };
+        this.seen.set(name, entry);
+        if (nowWall - st.mtimeMs >= stableMs) {
+          ready.push(r);
+          continue;
+        }
+      } else if (entry.size !== st.size || entry.mtimeMs !== st.mtimeMs) {
+        // Written in the inbox: the stability window starts again.
+        Object.assign(entry, { size: st.size, mtimeMs: st.mtimeMs, since: nowMono, whole: false });
         continue;
+      } else {
+        if (writtenHere) entry.whole = false;
+        if (nowMono - entry.since >= stableMs) {
+          ready.push(r);
+          continue;
+        }
       }
-      if (nowMono - prev.since >= stableMs) ready.push({ name, path, source, symlink });
+      if (entry.whole) whole.push({ name, st, ready: r, entry });
+    }
+    this.changed.clear();
+    if (whole.length) {
+      const writers = openWriters(this.inbox, whole);
+      for (const w of whole) {
+        const answer = writers.get(writerKey(w.st));
+        if (answer === 'none') ready.push(w.ready);
+        // `open`: asked again on the next scan; `unknown`: the stability window decides.
+        else if (answer !== 'open') w.entry.whole = false;
+      }
+      ready.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     }
     return ready;
+  }
+
+  /**
+   * Whether the file was renamed (or linked) into the inbox rather than written there: a ctime
+   * later than its mtime (the rename came after the last write), or it arrived while the watch ran
+   * (ctime not before the watch began) and the watch reported no change to it (checked by the caller).
+   */
+  private arrivedByRename(st: { ctimeMs: number; mtimeMs: number }): boolean {
+    if (st.ctimeMs > st.mtimeMs) return true;
+    return this.watchingSince !== undefined && st.ctimeMs >= this.watchingSince;
   }
 
   forget(name: string): void {
@@ -136,6 +198,8 @@ export interface AdmitResult {
   readonly warnings: number;
   readonly examples: number;
   readonly message: string;
+  /** How long validateFile took (the benchmark separates it from the engine's own latency). */
+  readonly validateMs: number;
 }
 
 const STAGE_PREFIX = '.incoming-';
@@ -153,7 +217,9 @@ export async function admit(p: RootPaths, source: string, o: AdmitOptions): Prom
     try { fsyncSync(fd); } finally { closeSync(fd); }
   }
   try {
+    const t0 = performance.now();
     const report = await validateFile(staged, o.validate, { workers: 1 });
+    const validateMs = performance.now() - t0;
     const sha256 = await sha256File(staged);
     const size = statSync(staged).size;
     const folder = report.errors > 0 ? 'failed' : 'queue';
@@ -176,8 +242,8 @@ export async function admit(p: RootPaths, source: string, o: AdmitOptions): Prom
       return { kind: 'invalid', message: failure, at: new Date().toISOString(), errors: report.errors, warnings: report.warnings, diagnostics: diags };
     };
     const name = placeWithMeta(p, staged, dir, wanted, meta, folder === 'failed' ? reasonFor : undefined);
-    if (folder === 'failed') return { folder, name, errors: report.errors, warnings: report.warnings, examples: report.examples, message: failure };
-    return { folder, name, errors: 0, warnings: report.warnings, examples: report.examples, message: `queued as ${name} (${report.examples} examples, ${report.warnings} warnings)` };
+    if (folder === 'failed') return { folder, name, errors: report.errors, warnings: report.warnings, examples: report.examples, message: failure, validateMs };
+    return { folder, name, errors: 0, warnings: report.warnings, examples: report.examples, message: `queued as ${name} (${report.examples} examples, ${report.warnings} warnings)`, validateMs };
   } catch (e) {
     undoStaged(p, staged);
     throw e;

@@ -5,19 +5,22 @@
  *   snapshots/<id>.tmp/         being built (removed at the next start when left by a crash)
  *   snapshots/<id>.corrupt-<t>/ failed verification: moved aside, never used
  *   snapshots/.<id>.deleting/   being pruned (removed at the next start)
- *   snapshots/verified.json     {id: {ok, at}}: the last verification of each snapshot
+ *   snapshots/verified.json     {id: {ok, at, stamp}}: the last whole verification of each snapshot
  *   current.json                {snapshot, since, previous, adapter, note?}, written atomically
  *
  * A snapshot is built under <id>.tmp: every file copied and fsynced, hashed into manifest.json,
  * read back and hashed again, checked against the base model (adapterCheck), then renamed into
- * place; only then does current.json switch to it. At each engine start every snapshot is hashed
- * again; a corrupt one is moved aside, and a current.json naming it falls back to the newest good one.
+ * place; only then does current.json switch to it. At each engine start the current snapshot, and
+ * any other whose files' sizes, mtimes or inodes changed since it was last hashed whole, is hashed
+ * again (rollback hashes its target before using it); a corrupt one is moved aside, and a
+ * current.json naming it falls back to the newest good one.
  */
 import { closeSync, copyFileSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { basename, join, relative, sep } from 'node:path';
 import { checkAdapter, type AdapterReport } from './adapterCheck';
 import { fsyncDir, readJsonQuiet, writeJsonAtomic } from './atomic';
+import { baseIdFromPath, modelDir, type LineageDataset } from './models';
 import type { RootPaths } from './paths';
 
 export const MANIFEST = 'manifest.json';
@@ -36,6 +39,12 @@ export interface SnapshotManifest {
   /** Where the adapter was copied from. */
   source: string;
   files: Record<string, { sha256: string; size: number }>;
+  /** The model it was trained on: a models/ id, null for the config's baseModel (absent before consolidation existed). */
+  base?: string | null;
+  /** The snapshot it continued from (its run's init_adapter), or null. */
+  parent?: string | null;
+  /** The datasets trained into this adapter on its base, oldest first, itself last (parent's lineage + its own). */
+  lineage?: LineageDataset[];
 }
 
 export interface CurrentPointer {
@@ -47,6 +56,8 @@ export interface CurrentPointer {
   adapter: string | null;
   /** Why current is what it is, when the engine chose it (a fallback after a corrupt snapshot). */
   note?: string | null;
+  /** The live base model: a models/ id (consolidate.ts), or null for the config's baseModel. */
+  base: string | null;
 }
 
 export interface SnapshotEntry {
@@ -61,11 +72,27 @@ export interface SnapshotEntry {
   loss: number | null;
   dataset: string | null;
   created: string | null;
+  /** The model it was trained on (a models/ id), null for the config's baseModel. */
+  base: string | null;
 }
 
 export const snapshotsDir = (p: RootPaths): string => join(p.root, 'snapshots');
 const verifiedFile = (p: RootPaths): string => join(snapshotsDir(p), 'verified.json');
-type VerifiedRecord = Record<string, { ok: boolean; at: string }>;
+/** `stamp`: the files' names, sizes, mtimes and inodes when the snapshot was last hashed whole. */
+type VerifiedRecord = Record<string, { ok: boolean; at: string; stamp?: string }>;
+
+/**
+ * What changes when a file of the snapshot is replaced, cut or touched, without reading it: the
+ * start-up check hashes again only a snapshot whose stamp moved (and always the current one).
+ */
+function filesStamp(dir: string): string {
+  const h = createHash('sha256');
+  for (const rel of listFiles(dir)) {
+    const st = statSync(join(dir, rel));
+    h.update(`${rel}\0${st.size}\0${Math.trunc(st.mtimeMs)}\0${st.ino}\n`);
+  }
+  return h.digest('hex');
+}
 
 function stamp(now: Date): string {
   return now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
@@ -158,7 +185,21 @@ function recordVerified(p: RootPaths, updates: VerifiedRecord, drop: string[] = 
 export function readCurrent(p: RootPaths): CurrentPointer | undefined {
   const c = readJsonQuiet<Partial<CurrentPointer> & { kind?: string }>(p.current);
   if (!c || typeof c !== 'object') return undefined;
-  return { snapshot: typeof c.snapshot === 'string' ? c.snapshot : null, since: c.since ?? '', previous: c.previous ?? null, adapter: typeof c.adapter === 'string' ? c.adapter : null, note: c.note ?? null };
+  return {
+    snapshot: typeof c.snapshot === 'string' ? c.snapshot : null, since: c.since ?? '', previous: c.previous ?? null, adapter: typeof c.adapter === 'string' ? c.adapter : null, note: c.note ?? null,
+    base: typeof c.base === 'string' ? c.base : null,
+  };
+}
+
+/** The base model a snapshot was trained on: its manifest's `base`, or, in an older manifest, read from its baseModel path. */
+export function snapshotBase(p: RootPaths, m: SnapshotManifest): string | null {
+  return m.base !== undefined ? m.base : baseIdFromPath(p, m.baseModel);
+}
+
+/** The live base model: its models/ id (null: the config's baseModel) and absolute path. */
+export function liveBase(p: RootPaths, configBaseModel: string): { id: string | null; path: string } {
+  const id = readCurrent(p)?.base ?? null;
+  return { id, path: id ? modelDir(p, id) : configBaseModel };
 }
 
 /** The adapter the next run continues from (absolute), or null: the current snapshot's folder. */
@@ -173,11 +214,12 @@ export function currentAdapter(p: RootPaths): string | null {
   return c.adapter && existsSync(c.adapter) ? c.adapter : null;
 }
 
-export function setCurrent(p: RootPaths, id: string | null, note: string | null = null, now: Date = new Date()): CurrentPointer {
+/** Switches the live adapter (and, when `base` is given, the live base model; otherwise it stays). */
+export function setCurrent(p: RootPaths, id: string | null, note: string | null = null, now: Date = new Date(), base?: string | null): CurrentPointer {
   const old = readCurrent(p);
   const c: CurrentPointer = {
     snapshot: id, since: now.toISOString(), previous: old?.snapshot && old.snapshot !== id ? old.snapshot : old?.previous ?? null,
-    adapter: id ? join(snapshotsDir(p), id) : null, note,
+    adapter: id ? join(snapshotsDir(p), id) : null, note, base: base === undefined ? old?.base ?? null : base,
   };
   writeJsonAtomic(p.current, c);
   return c;
@@ -205,6 +247,7 @@ export function listSnapshots(p: RootPaths): SnapshotEntry[] {
     out.push({
       id, path, current: id === cur, verified: ver[id]?.ok ?? null, verifiedAt: ver[id]?.at ?? null,
       runId: m?.runId ?? null, step: m?.step ?? null, loss: m?.loss ?? null, dataset: m?.dataset ?? null, created: m?.created ?? null,
+      base: m ? snapshotBase(p, m) : null,
     });
   }
   return out.sort((a, b) => (b.created ?? '').localeCompare(a.created ?? '') || b.id.localeCompare(a.id));
@@ -218,6 +261,15 @@ export interface SnapshotInput {
   datasetSha256: string | null;
   step: number | null;
   loss: number | null;
+  /** The model the run trained on (a models/ id), null for the config's baseModel. */
+  base?: string | null;
+  /** The run's init_adapter (absolute), or null. */
+  startedFrom?: string | null;
+}
+
+/** The snapshot id of an adapter path inside snapshots/, or null. */
+function snapshotIdOf(p: RootPaths, adapter: string | null | undefined): string | null {
+  return adapter && join(adapter, '..') === snapshotsDir(p) ? basename(adapter) : null;
 }
 
 export type CreateResult = { ok: true; id: string; manifest: SnapshotManifest; report: AdapterReport } | { ok: false; message: string; report?: AdapterReport };
@@ -237,9 +289,15 @@ export function createSnapshot(p: RootPaths, input: SnapshotInput, now: Date = n
     if (!existsSync(input.adapterDir) || !statSync(input.adapterDir).isDirectory()) return fail(`the adapter ${input.adapterDir} is not a folder`);
     const files = listFiles(input.adapterDir).filter((f) => f !== MANIFEST);
     if (!files.length) return fail(`the adapter ${input.adapterDir} is empty`);
+    // The lineage on this base: the parent's (when it was trained on the same base), then this run's dataset.
+    const base = input.base ?? null;
+    const parent = snapshotIdOf(p, input.startedFrom);
+    const pm = parent ? readManifest(join(dir, parent)) : undefined;
+    const inherited = pm && snapshotBase(p, pm) === base ? pm.lineage ?? [{ dataset: pm.dataset, sha256: pm.datasetSha256, runId: pm.runId, snapshot: pm.id }] : [];
     const manifest: SnapshotManifest = {
       version: 1, id, runId: input.runId, created: now.toISOString(), baseModel: input.baseModel, dataset: input.dataset, datasetSha256: input.datasetSha256,
-      step: input.step, loss: input.loss, source: input.adapterDir, files: {},
+      step: input.step, loss: input.loss, source: input.adapterDir, files: {}, base, parent,
+      lineage: [...inherited, { dataset: input.dataset, sha256: input.datasetSha256, runId: input.runId, snapshot: id }],
     };
     for (const f of files) {
       const src = join(input.adapterDir, ...f.split('/'));
@@ -257,7 +315,7 @@ export function createSnapshot(p: RootPaths, input: SnapshotInput, now: Date = n
     if (!report.ok) return fail(`the adapter does not fit the base model: ${report.problems.filter((x) => x.severity === 'error').map((x) => `${x.code}: ${x.message}`).join('; ')}`, report);
     renameSync(tmp, join(dir, id));
     fsyncDir(dir);
-    recordVerified(p, { [id]: { ok: true, at: now.toISOString() } });
+    recordVerified(p, { [id]: { ok: true, at: now.toISOString(), stamp: filesStamp(join(dir, id)) } });
     return { ok: true, id, manifest, report };
   } catch (e) {
     return fail((e as Error).message);
@@ -320,10 +378,21 @@ export function verifySnapshotsAtStart(p: RootPaths, now: Date = new Date()): st
   }
   const updates: VerifiedRecord = {};
   const bad = new Set<string>();
+  const known = readVerified(p);
+  const live = readCurrent(p)?.snapshot ?? null;
   for (const s of listSnapshots(p)) {
+    // Hashing every snapshot at every start costs seconds for large adapters, inside the editor's
+    // language server. A snapshot whose files are as they were when it was last hashed whole is not
+    // hashed again; the current one always is, and rollback hashes its target before using it.
+    let st: string | undefined;
+    try {
+      st = filesStamp(s.path);
+    } catch { /* unreadable: the full check says why */ }
+    const prev = known[s.id];
+    if (s.id !== live && prev?.ok && st !== undefined && prev.stamp === st) continue;
     const problems = verifySnapshot(s.path);
     if (!problems.length) {
-      updates[s.id] = { ok: true, at: now.toISOString() };
+      updates[s.id] = { ok: true, at: now.toISOString(), ...(st !== undefined && { stamp: st }) };
       continue;
     }
     bad.add(s.id);
@@ -338,11 +407,13 @@ export function verifySnapshotsAtStart(p: RootPaths, now: Date = new Date()): st
   if (Object.keys(updates).length) recordVerified(p, updates);
   const cur = readCurrent(p);
   if (cur?.snapshot && (bad.has(cur.snapshot) || !existsSync(join(dir, cur.snapshot, MANIFEST)))) {
-    const fallback = listSnapshots(p).find((s) => s.verified === true);
+    // Only a snapshot trained on the live base fits it: after a consolidation, falling back to one of
+    // an older base would silently undo the consolidation.
+    const fallback = listSnapshots(p).find((s) => s.verified === true && s.base === cur.base);
     const why = bad.has(cur.snapshot) ? 'is corrupt' : 'is missing';
     const note = fallback
       ? `current snapshot ${cur.snapshot} ${why}: fell back to ${fallback.id}, the newest verified snapshot (${now.toISOString()})`
-      : `current snapshot ${cur.snapshot} ${why} and no verified snapshot is left: the next run starts from the base model (${now.toISOString()})`;
+      : `current snapshot ${cur.snapshot} ${why} and no verified snapshot on ${cur.base ? `models/${cur.base}` : 'the base model'} is left: the next run starts from that base model (${now.toISOString()})`;
     setCurrent(p, fallback?.id ?? null, note, now);
     msgs.push(note);
   }
@@ -366,12 +437,17 @@ export function rollbackTo(p: RootPaths, id: string, runInProgress = false, now:
     return { ok: false, message: `snapshot ${s.id} is corrupt (${problems.slice(0, 3).join('; ')})${where}; current is unchanged` };
   }
   recordVerified(p, { [s.id]: { ok: true, at: now.toISOString() } });
-  const before = readCurrent(p)?.snapshot ?? null;
-  if (before === s.id) return { ok: true, message: `${s.id} is already the current snapshot` };
-  setCurrent(p, s.id, `rolled back from ${before ?? 'none'} (${now.toISOString()})`, now);
+  const cur = readCurrent(p);
+  const before = cur?.snapshot ?? null;
+  // The adapter and the base it was trained on go back together (a snapshot from before a consolidation).
+  const base = s.base;
+  if (base !== null && !existsSync(join(modelDir(p, base), MANIFEST))) return { ok: false, message: `snapshot ${s.id} was trained on models/${base}, which is gone; current is unchanged` };
+  const baseBefore = cur?.base ?? null;
+  if (before === s.id && baseBefore === base) return { ok: true, message: `${s.id} is already the current snapshot` };
+  setCurrent(p, s.id, `rolled back from ${before ?? 'none'}${baseBefore !== base ? ` on ${baseName(baseBefore)}` : ''} (${now.toISOString()})`, now, base);
   return {
     ok: true,
-    message: `current snapshot: ${s.id} (was ${before ?? 'none'}); the next run continues from it${runInProgress ? '; the run in progress keeps the adapter it started from, and its result is kept as a snapshot without becoming current' : ''}`,
+    message: `current snapshot: ${s.id} (was ${before ?? 'none'})${baseBefore !== base ? `; base model: ${baseName(base)} (was ${baseName(baseBefore)})` : ''}; the next run continues from it${runInProgress ? '; the run in progress keeps the adapter it started from, and its result is kept as a snapshot without becoming current' : ''}`,
   };
 }
 
@@ -379,6 +455,13 @@ export interface AfterSuccess {
   readonly log: { level: 'info' | 'warn' | 'error'; message: string }[];
   /** Set when the snapshot failed: the queue pauses with this reason. */
   readonly pause?: string;
+  /** The snapshot made current, if one was. */
+  readonly current?: string;
+}
+
+/** How a base model is named to a person: models/<id>, or "the config's baseModel". */
+export function baseName(id: string | null): string {
+  return id ? `models/${id}` : "the config's baseModel";
 }
 
 /**
@@ -406,15 +489,19 @@ function snapshotAfterSuccessOrThrow(p: RootPaths, input: SnapshotInput & { star
   }
   for (const w of r.report.problems) log.push({ level: 'warn', message: `snapshot ${r.id}: ${w.code}: ${w.message}` });
   const live = currentAdapter(p);
-  if (live !== input.startedFrom) {
-    log.push({ level: 'warn', message: `snapshot ${r.id} (run ${input.runId}) kept but not made current: the run started from ${input.startedFrom ?? 'the base model'}, and current was switched to ${live ?? 'none'} meanwhile (rollback ${r.id} makes it current)` });
+  const liveB = readCurrent(p)?.base ?? null;
+  let made: string | undefined;
+  if (live !== (input.startedFrom ?? null) || liveB !== (input.base ?? null)) {
+    const was = liveB !== (input.base ?? null) ? `the base model was switched to ${baseName(liveB)}` : `current was switched to ${live ?? 'none'}`;
+    log.push({ level: 'warn', message: `snapshot ${r.id} (run ${input.runId}) kept but not made current: the run started from ${input.startedFrom ?? 'the base model'} on ${baseName(input.base ?? null)}, and ${was} meanwhile (rollback ${r.id} makes it current)` });
   } else {
     setCurrent(p, r.id);
+    made = r.id;
     log.push({ level: 'info', message: `snapshot ${r.id}: ${Object.keys(r.manifest.files).length} file(s) verified and checked against the base model; now current` });
   }
   const removed = pruneSnapshots(p, input.keep);
   if (removed.length) log.push({ level: 'info', message: `pruned snapshot(s) ${removed.join(', ')} (snapshots.keep ${input.keep})` });
-  return { log };
+  return made ? { log, current: made } : { log };
 }
 
 /** For `lora-queue status`: the live adapter. */
@@ -428,6 +515,8 @@ export interface CurrentSnapshotStatus {
   loss: number | null;
   dataset: string | null;
   note: string | null;
+  /** The live base model: a models/ id, or null for the config's baseModel. */
+  base: string | null;
 }
 
 export function currentSnapshotStatus(p: RootPaths): CurrentSnapshotStatus | null {
@@ -436,7 +525,7 @@ export function currentSnapshotStatus(p: RootPaths): CurrentSnapshotStatus | nul
   const s = c.snapshot ? listSnapshots(p).find((x) => x.id === c.snapshot) : undefined;
   return {
     snapshot: c.snapshot, adapter: currentAdapter(p), since: c.since || null, previous: c.previous, verified: s?.verified ?? null,
-    step: s?.step ?? null, loss: s?.loss ?? null, dataset: s?.dataset ?? null, note: c.note ?? null,
+    step: s?.step ?? null, loss: s?.loss ?? null, dataset: s?.dataset ?? null, note: c.note ?? null, base: c.base,
   };
 }
 
@@ -446,6 +535,7 @@ export function formatSnapshots(list: readonly SnapshotEntry[]): string[] {
     const parts = [
       s.verified === true ? 'verified' : s.verified === false ? 'FAILED verification' : 'not verified yet',
       `step ${s.step ?? '?'}`, `loss ${s.loss === null ? '?' : s.loss.toFixed(4)}`, `dataset ${s.dataset ?? '?'}`, `created ${s.created ?? '?'}`,
+      ...(s.base ? [`on models/${s.base}`] : []),
     ];
     return `${s.current ? '*' : ' '} ${s.id}  ${parts.join(', ')}`;
   });

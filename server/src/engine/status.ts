@@ -9,9 +9,10 @@ import { applyEvents, emptyProgress, etaSeconds, EventTail } from './events';
 import { holderAlive, readLock } from './lock';
 import type { RootPaths } from './paths';
 import { peekState } from './state';
-import { currentSnapshotStatus, type CurrentSnapshotStatus } from './snapshots';
+import { currentSnapshotStatus, readCurrent, type CurrentSnapshotStatus } from './snapshots';
 import { orderQueue } from './transitions';
-import type { EndKind, EngineState, RunSummary } from './types';
+import { modelDir, readModelManifest } from './models';
+import type { ConsolidationOutcome, ConsolidationRecord, EndKind, EngineState, RunSummary } from './types';
 
 export interface QueueStatus {
   root: string;
@@ -43,6 +44,11 @@ export interface QueueStatus {
   recentRuns: RunSummary[];
   /** The live adapter (current.json), or null before the first snapshot. */
   snapshot: CurrentSnapshotStatus | null;
+  /** The live base model: a consolidated models/<id> (with its generation and lineage size), or null for the config's baseModel. */
+  base: { model: string; path: string; generation: number | null; adapters: number | null; datasets: number | null } | null;
+  /** A consolidation pending (waiting for the run in progress) or merging, and the last one that ended. */
+  consolidation: ConsolidationRecord | null;
+  lastConsolidation: ConsolidationOutcome | null;
 }
 
 export function readStatus(p: RootPaths): QueueStatus {
@@ -88,7 +94,17 @@ export function readStatus(p: RootPaths): QueueStatus {
     lastErrors: (state?.errors ?? []).slice(-5),
     recentRuns: (state?.history ?? []).slice(-5),
     snapshot: currentSnapshotStatus(p),
+    base: baseStatus(p),
+    consolidation: state?.consolidation ?? null,
+    lastConsolidation: state?.consolidations?.at(-1) ?? null,
   };
+}
+
+function baseStatus(p: RootPaths): QueueStatus['base'] {
+  const id = readCurrent(p)?.base ?? null;
+  if (!id) return null;
+  const m = readModelManifest(p, id);
+  return { model: id, path: modelDir(p, id), generation: m?.generation ?? null, adapters: m?.adapters.length ?? null, datasets: m?.datasets.length ?? null };
 }
 
 function duration(s: number): string {
@@ -126,6 +142,15 @@ export function formatStatus(s: QueueStatus): string[] {
     ? `adapter: snapshot ${s.snapshot.snapshot} (step ${s.snapshot.step ?? '?'}, loss ${s.snapshot.loss?.toFixed(4) ?? '?'}, ${s.snapshot.dataset ?? '?'}; since ${s.snapshot.since ?? '?'})`
     : s.snapshot?.adapter ? `adapter: ${s.snapshot.adapter}` : 'adapter: the base model (no snapshot yet)');
   if (s.snapshot?.note) out.push(`  ${s.snapshot.note}`);
+  out.push(s.base
+    ? `base model: models/${s.base.model}${s.base.generation !== null ? ` (generation ${s.base.generation}: ${s.base.adapters} adapter(s), ${s.base.datasets} dataset(s) merged)` : ' (its manifest is unreadable)'}`
+    : "base model: the config's baseModel");
+  if (s.consolidation) {
+    const c = s.consolidation;
+    out.push(c.status === 'merging'
+      ? `consolidating: snapshot ${c.snapshot ?? '?'} into models/${c.id}, merging since ${c.startedAt ?? '?'} (pid ${c.pid ?? '?'}); no run starts until it ends`
+      : `consolidation pending: ${c.snapshot ? `snapshot ${c.snapshot}` : 'the current adapter'} into models/${c.id}, once the run in progress ends; no run starts until it is done`);
+  } else if (s.lastConsolidation && !s.lastConsolidation.ok) out.push(`last consolidation failed: ${s.lastConsolidation.message}`);
   out.push(`done: ${s.done}`);
   out.push(`failed: ${s.failed.length}`);
   for (const f of s.failed) out.push(`  ${f.name}: ${f.kind}: ${f.message}`);

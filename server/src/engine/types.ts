@@ -39,7 +39,9 @@ export type Command =
   | { readonly type: 'retry'; readonly name: string }
   | { readonly type: 'remove'; readonly name: string }
   | { readonly type: 'priority'; readonly name: string; readonly priority: number }
-  | { readonly type: 'rollback'; readonly snapshot: string };
+  | { readonly type: 'rollback'; readonly snapshot: string }
+  /** Merge a snapshot (default: the current one) into its base model as models/<id>/ (consolidate.ts). */
+  | { readonly type: 'consolidate'; readonly snapshot?: string };
 
 /** A file in control/. */
 export interface CommandFile {
@@ -107,5 +109,44 @@ export interface EngineState {
   errors: { at: string; message: string }[];
   /** Why the engine will not start a run although datasets wait (a config problem), or null. */
   blocked?: string | null;
+  /** The consolidation pending or in progress; no run starts while it is set (consolidate.ts). */
+  consolidation?: ConsolidationRecord | null;
+  /** How the last consolidations ended, newest last (the CLI waits for its own here). */
+  consolidations?: ConsolidationOutcome[];
+  /** Snapshots made current since the last consolidation, and the local day of the last daily one. */
+  consolidateCounters?: { snapshotsSince: number; lastDaily: string | null };
   updatedAt: string;
+}
+
+export type ConsolidationReason = 'command' | 'afterSnapshots' | 'daily';
+
+/** A consolidation asked for (pending: waits for the run in progress) or merging. */
+export interface ConsolidationRecord {
+  /** The new model's id: models/<id>/ when done. */
+  id: string;
+  /** The snapshot merged; null while pending for "the current adapter", which is resolved when the merge starts. */
+  snapshot: string | null;
+  reason: ConsolidationReason;
+  /** The control command that asked for it, if any. */
+  commandId: string | null;
+  requestedAt: string;
+  status: 'pending' | 'merging';
+  /** Set while merging. */
+  startedAt: string | null;
+  pid: number | null;
+  startTime: string | null;
+  /** Merges started for it (a merge cut short by an engine crash is tried once more). */
+  attempts: number;
+  /** The merge command as run, while merging. */
+  command?: string[];
+}
+
+export interface ConsolidationOutcome {
+  readonly id: string;
+  readonly snapshot: string | null;
+  readonly reason: ConsolidationReason;
+  readonly commandId: string | null;
+  readonly ok: boolean;
+  readonly message: string;
+  readonly at: string;
 }
