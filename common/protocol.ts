@@ -100,7 +100,50 @@ export namespace QueueStateNotification {
     readonly engine: 'owner' | 'follower' | 'off';
     readonly why?: string;
     readonly status: QueueStatusView | null;
+    /** The run in progress (first) and the recent runs, newest first; absent when the engine is off. */
+    readonly runs?: readonly RunView[];
+    /** The adapter snapshots, newest first; absent when the engine is off. */
+    readonly snapshots?: readonly SnapshotView[];
   }
+}
+
+/** One run in the Runs view: the one in progress or a finished one (from the engine's history). */
+export interface RunView {
+  readonly runId: string;
+  readonly dataset: string;
+  readonly attempt: number;
+  /** `running`, or how it ended (success, stopped, nan_loss, cuda_oom, crash, …). */
+  readonly state: string;
+  /** Where the dataset went (done, failed, back to the queue); null while it runs. */
+  readonly outcome: 'done' | 'failed' | 'queue' | null;
+  /** What the engine asked of a running trainer (stop-after-step, stop-now, …), or null. */
+  readonly stopping: string | null;
+  readonly message: string | null;
+  readonly step: number | null;
+  readonly totalSteps: number | null;
+  readonly loss: number | null;
+  readonly startedAt: string;
+  readonly endedAt: string | null;
+  /** Absolute paths: the run folder and its trainer.log. */
+  readonly dir: string;
+  readonly logPath: string;
+  /** Checkpoints under runs/<id>/checkpoints, by step. */
+  readonly checkpoints: readonly { readonly step: number | null; readonly path: string }[];
+}
+
+/** One adapter snapshot in the Snapshots view. */
+export interface SnapshotView {
+  readonly id: string;
+  /** Absolute path of the snapshot folder. */
+  readonly path: string;
+  readonly current: boolean;
+  /** The last verification: true good, false bad, null never verified. */
+  readonly verified: boolean | null;
+  readonly runId: string | null;
+  readonly step: number | null;
+  readonly loss: number | null;
+  readonly dataset: string | null;
+  readonly created: string | null;
 }
 
 export type QueueCommand =
@@ -110,9 +153,10 @@ export type QueueCommand =
   | { readonly type: 'resume' }
   | { readonly type: 'retry'; readonly name: string }
   | { readonly type: 'remove'; readonly name: string }
-  | { readonly type: 'priority'; readonly name: string; readonly priority: number };
+  | { readonly type: 'priority'; readonly name: string; readonly priority: number }
+  | { readonly type: 'rollback'; readonly snapshot: string };
 
-/** Client → server: one queue command (enqueue, stop, pause, resume, retry, remove, priority), applied exactly once. */
+/** Client → server: one queue command (enqueue, stop, pause, resume, retry, remove, priority, rollback), applied exactly once. */
 export namespace QueueCommandRequest {
   export const method = 'loraQueue/command' as const;
   export const direction = 'clientToServer' as const;
@@ -120,5 +164,78 @@ export namespace QueueCommandRequest {
   export interface Result {
     readonly ok: boolean;
     readonly message: string;
+  }
+}
+
+/** One run's loss curve, columnar. `null` where the trainer logged no finite number (NaN, Infinity, missing). */
+export interface LossSeries {
+  readonly runId: string;
+  /** Train steps, with the loss and the learning rate logged at each. */
+  readonly steps: readonly number[];
+  readonly loss: readonly (number | null)[];
+  readonly lr: readonly (number | null)[];
+  /** Eval steps, with the eval loss at each. */
+  readonly evalSteps: readonly number[];
+  readonly evalLoss: readonly (number | null)[];
+}
+
+/** A run the loss chart can show. */
+export interface ChartRun {
+  readonly runId: string;
+  readonly dataset: string;
+  readonly attempt: number;
+  /** `training` while it runs, else how it ended (success, stopped, nan_loss, …). */
+  readonly state: string;
+  readonly startedAt: string;
+}
+
+/** Client → server: the runs the loss chart can show, newest first (the current one, then the recent ended ones). */
+export namespace LossRunsRequest {
+  export const method = 'loraQueue/lossRuns' as const;
+  export const direction = 'clientToServer' as const;
+  export type Params = Record<string, never>;
+  export interface Result {
+    readonly runs: readonly ChartRun[];
+    readonly current: string | null;
+  }
+}
+
+/** Client → server: runs' loss curves over a step range, downsampled by the server (min/max per bucket) to at most `maxPoints` per series. */
+export namespace LossSeriesRequest {
+  export const method = 'loraQueue/lossSeries' as const;
+  export const direction = 'clientToServer' as const;
+  export interface Params {
+    readonly runIds: readonly string[];
+    /** Inclusive step range; the whole run when absent. */
+    readonly fromStep?: number;
+    readonly toStep?: number;
+    /** Most points per series (default 2000). */
+    readonly maxPoints?: number;
+  }
+  export type RunResult =
+    | (LossSeries & {
+        readonly totalSteps: number | null;
+        /** Train and eval points in the range before downsampling. */
+        readonly points: number;
+        readonly evalPoints: number;
+        readonly downsampled: boolean;
+      })
+    | { readonly runId: string; readonly error: string };
+  export interface Result {
+    readonly runs: readonly RunResult[];
+  }
+}
+
+/**
+ * Server → client: the points a training run logged since the last batch, at full resolution
+ * (at most about ten batches a second). `reset` means the curve was cut back (a resume from an
+ * earlier checkpoint, a replaced file): the points replace what the client had from their first step on.
+ * `training` is false in the last batch of a run, sent once it is no longer the training run.
+ */
+export namespace LossProgressNotification {
+  export const method = 'loraQueue/progress' as const;
+  export const direction = 'serverToClient' as const;
+  export interface Params {
+    readonly runs: readonly (LossSeries & { readonly totalSteps: number | null; readonly reset: boolean; readonly training: boolean })[];
   }
 }

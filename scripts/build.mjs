@@ -4,7 +4,7 @@
 //   node scripts/build.mjs --tests       also type-checks and compiles the tests into out/ (tsc -b)
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { chmodSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync } from 'node:fs';
 
 const production = process.argv.includes('--production');
 const tests = process.argv.includes('--tests');
@@ -32,6 +32,10 @@ await Promise.all([
   build({ ...common, entryPoints: ['server/src/tokens/worker.ts'], outfile: 'dist/tokenWorker.js' }),
 ]);
 chmodSync('bin/lora-queue.js', 0o755);
+// The loss chart's page, with uPlot bundled in (the webview loads nothing remote), and uPlot's styles.
+mkdirSync('dist/media', { recursive: true });
+await build({ ...common, platform: 'browser', target: 'chrome120', format: 'iife', define: {}, banner: {}, entryPoints: ['client/src/lossChartPage.js'], outfile: 'dist/media/lossChart.js' });
+copyFileSync('node_modules/uplot/dist/uPlot.min.css', 'dist/media/uPlot.min.css');
 // The config's JSON Schema, generated from the zod schema (contributed through jsonValidation).
 await build({ ...common, sourcemap: false, minify: false, entryPoints: ['server/src/config/emitSchema.ts'], outfile: 'out/emitSchema.js' });
 execFileSync(process.execPath, ['out/emitSchema.js', 'dist/lora-queue.schema.json'], { stdio: 'inherit' });

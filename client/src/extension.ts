@@ -6,8 +6,10 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
 import { DatasetStatsRequest, SETTINGS_SECTION, type ClientSettings } from '../../common/protocol';
+import { registerLossChart } from './lossChart';
 import { showLossMaskPreview } from './maskPreview';
 import { registerQueue } from './queueStatus';
+import { registerSidebar } from './sidebar';
 
 let client: LanguageClient | undefined;
 
@@ -34,7 +36,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     client = new LanguageClient('loraQueue', 'LoRA Queue', serverOptions, clientOptions);
     log.info(`starting the language server: ${serverModule}`);
     await client.start();
-    registerQueue(context, client, log);
+    registerQueue(context, client, log, registerSidebar(context, client, log));
+    registerLossChart(context, client);
     context.subscriptions.push(
       vscode.commands.registerCommand('loraQueue.showLogs', () => log.show()),
       vscode.commands.registerCommand('loraQueue.previewLossMask', () => showLossMaskPreview(context, client!)),

@@ -14,43 +14,53 @@ function priorityOf(n: QueueNode): number {
   return Number(/priority (-?\d+)/.exec(n.description ?? '')?.[1] ?? 0);
 }
 
-export function registerQueue(context: vscode.ExtensionContext, client: LanguageClient, log: vscode.LogOutputChannel): void {
+/** A dataset of the queue or of failed/, picked from the last state pushed (for the palette). */
+async function pickDataset(p: QueueStateNotification.Params | undefined, title: string, from: readonly ('queue' | 'failed')[]): Promise<{ name: string; priority: number } | undefined> {
+  const s = p?.status;
+  const items = from.flatMap((f) =>
+    f === 'queue'
+      ? (s?.queue ?? []).map((q) => ({ label: q.name, description: `queued · priority ${q.priority}${q.attempts ? ` · ${q.attempts} failed attempts` : ''}`, name: q.name, priority: q.priority }))
+      : (s?.failed ?? []).map((x) => ({ label: x.name, description: `failed · ${x.kind}: ${x.message}`, name: x.name, priority: 0 })),
+  );
+  if (!items.length) {
+    void vscode.window.showInformationMessage(`LoRA Queue: no dataset ${from.map((f) => (f === 'queue' ? 'queued' : 'failed')).join(' or ')}.`);
+    return undefined;
+  }
+  return vscode.window.showQuickPick(items, { title });
+}
+
+/** Sends one queue command; the result goes to the log and the status bar, a refusal to a warning. */
+export async function sendQueueCommand(client: LanguageClient, log: vscode.LogOutputChannel, c: QueueCommand): Promise<void> {
+  const r = (await client.sendRequest(QueueCommandRequest.method, c)) as QueueCommandRequest.Result;
+  log.info(`${c.type}: ${r.message}`);
+  if (r.ok) void vscode.window.setStatusBarMessage(`LoRA Queue: ${r.message}`, 4000);
+  else void vscode.window.showWarningMessage(`LoRA Queue: ${r.message}`, 'Show Logs').then((a) => a && log.show());
+}
+
+/** `onState` gets every push after the Queue view and the status bar (the Runs and Snapshots views, notifications). */
+export function registerQueue(context: vscode.ExtensionContext, client: LanguageClient, log: vscode.LogOutputChannel, onState: (p: QueueStateNotification.Params) => void = () => {}): void {
   const item = vscode.window.createStatusBarItem('loraQueue.status', vscode.StatusBarAlignment.Left, 50);
   item.name = 'LoRA Queue';
-  item.command = 'loraQueue.showLogs';
+  item.command = 'loraQueue.showLossChart';
   context.subscriptions.push(item);
   const tree = new QueueTreeProvider();
   context.subscriptions.push(vscode.window.registerTreeDataProvider('loraQueue.queue', tree));
-  let lastFailed = new Set<string>();
-  let lastPause: string | null = null;
 
+  let last: QueueStateNotification.Params | undefined;
   context.subscriptions.push(
     client.onNotification(QueueStateNotification.method, (p: QueueStateNotification.Params) => {
+      last = p;
       tree.update(p);
       const s = statusText(p);
       item.text = s.text;
-      item.tooltip = s.tooltip;
+      item.tooltip = `${s.tooltip}\n\nClick to open the loss chart.`;
       item.backgroundColor = s.level === 'error' ? new vscode.ThemeColor('statusBarItem.errorBackground') : s.level === 'warning' ? new vscode.ThemeColor('statusBarItem.warningBackground') : undefined;
       item.show();
-      const failed = new Set((p.status?.failed ?? []).map((f) => f.name));
-      for (const f of p.status?.failed ?? []) {
-        if (!lastFailed.has(f.name) && lastFailed.size + failed.size > 0 && p.engine === 'owner') {
-          void vscode.window.showWarningMessage(`LoRA Queue: ${f.name} failed (${f.kind}): ${f.message}`, 'Show Details').then((a) => a && log.show());
-        }
-      }
-      lastFailed = failed;
-      const pause = p.status?.paused ? p.status.pauseReason : null;
-      if (pause && pause !== lastPause && /disk|space|inode/i.test(pause)) void vscode.window.showWarningMessage(`LoRA Queue paused: ${pause}`);
-      lastPause = pause;
+      onState(p);
     }),
   );
 
-  const send = async (c: QueueCommand): Promise<void> => {
-    const r = (await client.sendRequest(QueueCommandRequest.method, c)) as QueueCommandRequest.Result;
-    log.info(`${c.type}: ${r.message}`);
-    if (r.ok) void vscode.window.setStatusBarMessage(`LoRA Queue: ${r.message}`, 4000);
-    else void vscode.window.showWarningMessage(`LoRA Queue: ${r.message}`, 'Show Logs').then((a) => a && log.show());
-  };
+  const send = (c: QueueCommand): Promise<void> => sendQueueCommand(client, log, c);
 
   context.subscriptions.push(
     vscode.commands.registerCommand('loraQueue.enqueueCurrentFile', async (uri?: vscode.Uri) => {
@@ -77,10 +87,23 @@ export function registerQueue(context: vscode.ExtensionContext, client: Language
       if (pick) await send({ type: 'stop', mode: pick.mode });
     }),
     vscode.commands.registerCommand('loraQueue.pause', () => send({ type: 'pause' })),
-    vscode.commands.registerCommand('loraQueue.retry', (n?: QueueNode) => n?.name && send({ type: 'retry', name: n.name })),
-    vscode.commands.registerCommand('loraQueue.remove', (n?: QueueNode) => n?.name && send({ type: 'remove', name: n.name })),
-    vscode.commands.registerCommand('loraQueue.priorityUp', (n?: QueueNode) => n?.name && send({ type: 'priority', name: n.name, priority: priorityOf(n) + 1 })),
-    vscode.commands.registerCommand('loraQueue.priorityDown', (n?: QueueNode) => n?.name && send({ type: 'priority', name: n.name, priority: priorityOf(n) - 1 })),
+    // From a tree item the dataset is the item; from the palette, picked from the last state pushed.
+    vscode.commands.registerCommand('loraQueue.retry', async (n?: QueueNode) => {
+      const name = n?.name ?? (await pickDataset(last, 'Retry which dataset?', ['failed', 'queue']))?.name;
+      if (name) await send({ type: 'retry', name });
+    }),
+    vscode.commands.registerCommand('loraQueue.remove', async (n?: QueueNode) => {
+      const name = n?.name ?? (await pickDataset(last, 'Remove which dataset?', ['queue', 'failed']))?.name;
+      if (name) await send({ type: 'remove', name });
+    }),
+    vscode.commands.registerCommand('loraQueue.priorityUp', async (n?: QueueNode) => {
+      const d = n?.name ? { name: n.name, priority: priorityOf(n) } : await pickDataset(last, 'Raise the priority of which dataset?', ['queue']);
+      if (d) await send({ type: 'priority', name: d.name, priority: d.priority + 1 });
+    }),
+    vscode.commands.registerCommand('loraQueue.priorityDown', async (n?: QueueNode) => {
+      const d = n?.name ? { name: n.name, priority: priorityOf(n) } : await pickDataset(last, 'Lower the priority of which dataset?', ['queue']);
+      if (d) await send({ type: 'priority', name: d.name, priority: d.priority - 1 });
+    }),
     vscode.commands.registerCommand('loraQueue.resume', () => send({ type: 'resume' })),
   );
 }

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { e2eAvailable, startVsCode, until, ROOT } from './harness.mjs';
 
-const OUT = join(ROOT, 'out', 'e2e-screenshots');
+const OUT = join(ROOT, 'out', 'e2e-screenshots', 'diagnostics');
 
 describe('diagnostics in a real VS Code', { skip: !e2eAvailable() && 'e2e tools missing: run bash scripts/setup-e2e.sh' }, () => {
   let vscode;

@@ -6,17 +6,27 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Connection } from 'vscode-languageserver';
-import { QueueCommandRequest, QueueStateNotification, type QueueCommand, type QueueStatusView } from '../../../common/protocol';
+import { LossProgressNotification, LossRunsRequest, LossSeriesRequest, QueueCommandRequest, QueueStateNotification, type QueueCommand, type QueueStatusView } from '../../../common/protocol';
 import { Engine } from '../engine/engine';
 import { readStatus } from '../engine/status';
+import { chartRuns, LossFeed } from './lossFeed';
+import { ViewReader } from './views';
 
 export class EngineHost {
   private engine: Engine | undefined;
   private why = 'not started';
   private pushTimer: NodeJS.Timeout | undefined;
+  private progressTimer: NodeJS.Timeout | undefined;
+  private views: ViewReader | undefined;
+  private feed: LossFeed | undefined;
 
   constructor(private readonly connection: Connection, private readonly log: (msg: string) => void) {
     connection.onRequest(QueueCommandRequest.method, (c: QueueCommand) => this.command(c));
+    connection.onRequest(LossRunsRequest.method, (): LossRunsRequest.Result => {
+      const e = this.engine;
+      return e ? { runs: chartRuns(e.state), current: e.state.current?.runId ?? null } : { runs: [], current: null };
+    });
+    connection.onRequest(LossSeriesRequest.method, async (p: LossSeriesRequest.Params): Promise<LossSeriesRequest.Result> => this.feed?.lossSeries(p) ?? { runs: [] });
   }
 
   /** Starts (or explains why not) for the config file of this workspace. */
@@ -29,6 +39,12 @@ export class EngineHost {
       const role = this.engine.start();
       this.log(`engine ${role === 'owner' ? 'owns' : 'follows'} ${this.engine.paths.root}`);
       this.engine.on('state', () => this.schedulePush());
+      const engine = this.engine;
+      this.feed = new LossFeed(engine.paths.runs, () => engine.state.current?.runId ?? null, (p) => {
+        void this.connection.sendNotification(LossProgressNotification.method, p);
+        this.scheduleProgressPush();
+      });
+      this.feed.start();
       this.push();
     } catch (e) {
       this.engine = undefined;
@@ -38,6 +54,8 @@ export class EngineHost {
 
   async close(): Promise<void> {
     if (this.pushTimer) clearTimeout(this.pushTimer);
+    if (this.progressTimer) clearTimeout(this.progressTimer);
+    this.feed?.stop();
     await this.engine?.close();
     this.engine = undefined;
   }
@@ -46,6 +64,17 @@ export class EngineHost {
     this.why = why;
     this.log(why);
     void this.connection.sendNotification(QueueStateNotification.method, { engine: 'off', why, status: null } satisfies QueueStateNotification.Params);
+  }
+
+  /**
+   * A run's new steps change no state.json, but the status bar and the Runs view show step and
+   * loss: they follow at most once a second (the chart gets every point through the feed).
+   */
+  private scheduleProgressPush(): void {
+    this.progressTimer ??= setTimeout(() => {
+      this.progressTimer = undefined;
+      this.schedulePush();
+    }, 1000);
   }
 
   /** State changes come in bursts (a run's events); push at most about ten times a second. */
@@ -59,9 +88,11 @@ export class EngineHost {
   private push(): void {
     const e = this.engine;
     if (!e) return;
-    const status: QueueStatusView = readStatus(e.paths);
+    const status = readStatus(e.paths);
     const role = e.role === 'closed' ? 'off' : e.role;
-    void this.connection.sendNotification(QueueStateNotification.method, { engine: role, status } satisfies QueueStateNotification.Params);
+    if (this.views?.paths !== e.paths) this.views = new ViewReader(e.paths);
+    const params: QueueStateNotification.Params = { engine: role, status: status satisfies QueueStatusView, runs: this.views.runs(status), snapshots: this.views.snapshots() };
+    void this.connection.sendNotification(QueueStateNotification.method, params);
   }
 
   private async command(c: QueueCommand): Promise<QueueCommandRequest.Result> {

@@ -1,0 +1,102 @@
+/**
+ * The Runs and Snapshots views' data, read from a queue root for each `loraQueue/state` push:
+ * the run in progress and the recent runs (with their checkpoints and logs), and the snapshots.
+ * Read only; a finished run's total step count is read once from its events and remembered.
+ */
+import { closeSync, openSync, readdirSync, readSync } from 'node:fs';
+import { join } from 'node:path';
+import type { RunView, SnapshotView } from '../../../common/protocol';
+import type { RootPaths } from '../engine/paths';
+import { listSnapshots } from '../engine/snapshots';
+import type { QueueStatus } from '../engine/status';
+
+/** A run id from state.json names a folder under runs/: it must stay there. */
+const SAFE_ID = /^(?!\.{1,2}$)[A-Za-z0-9._-]+$/;
+
+/** The `start` event is the first line of events.jsonl; a resumed run's too. */
+const HEAD_BYTES = 64 * 1024;
+
+export class ViewReader {
+  /** Finished runs never change: their total steps, by run id. */
+  private readonly totals = new Map<string, number | null>();
+
+  constructor(readonly paths: RootPaths) {}
+
+  runs(status: QueueStatus): RunView[] {
+    const out: RunView[] = [];
+    const c = status.current;
+    if (c && SAFE_ID.test(c.runId)) {
+      out.push({
+        ...this.files(c.runId), runId: c.runId, dataset: c.dataset, attempt: c.attempt, state: 'running', outcome: null, stopping: c.stopping, message: null,
+        step: c.step, totalSteps: c.totalSteps, loss: c.loss, startedAt: c.startedAt, endedAt: null,
+      });
+    }
+    for (const id of this.totals.keys()) if (!status.recentRuns.some((r) => r.runId === id)) this.totals.delete(id);
+    for (const r of [...status.recentRuns].reverse()) {
+      if (!SAFE_ID.test(r.runId) || r.runId === c?.runId) continue;
+      out.push({
+        ...this.files(r.runId), runId: r.runId, dataset: r.dataset, attempt: r.attempt, state: r.kind, outcome: r.outcome, stopping: null, message: r.message || null,
+        step: r.steps, totalSteps: this.totalSteps(r.runId), loss: r.finalLoss, startedAt: r.startedAt, endedAt: r.endedAt,
+      });
+    }
+    return out;
+  }
+
+  snapshots(): SnapshotView[] {
+    return listSnapshots(this.paths).map((s) => ({
+      id: s.id, path: s.path, current: s.current, verified: s.verified, runId: s.runId, step: s.step, loss: s.loss, dataset: s.dataset, created: s.created,
+    }));
+  }
+
+  private files(runId: string): Pick<RunView, 'dir' | 'logPath' | 'checkpoints'> {
+    const dir = join(this.paths.runs, runId);
+    return { dir, logPath: join(dir, 'trainer.log'), checkpoints: listCheckpoints(join(dir, 'checkpoints')) };
+  }
+
+  private totalSteps(runId: string): number | null {
+    if (!this.totals.has(runId)) this.totals.set(runId, readTotalSteps(join(this.paths.runs, runId, 'events.jsonl')));
+    return this.totals.get(runId)!;
+  }
+}
+
+/** Checkpoint folders (`step-N`, `checkpoint-N`, …), ordered by the step in their name. */
+export function listCheckpoints(dir: string): { step: number | null; path: string }[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory() && !d.name.startsWith('.')).map((d) => d.name);
+  } catch {
+    return [];
+  }
+  const step = (n: string): number | null => {
+    const m = /(\d+)$/.exec(n);
+    return m ? Number(m[1]) : null;
+  };
+  return names
+    .map((n) => ({ step: step(n), path: join(dir, n) }))
+    .sort((a, b) => (a.step ?? -1) - (b.step ?? -1) || a.path.localeCompare(b.path));
+}
+
+/** total_steps of the first `start` event in the head of an events file, or null. */
+export function readTotalSteps(eventsFile: string): number | null {
+  let text: string;
+  try {
+    const fd = openSync(eventsFile, 'r');
+    try {
+      const buf = Buffer.alloc(HEAD_BYTES);
+      text = buf.subarray(0, readSync(fd, buf, 0, HEAD_BYTES, 0)).toString('utf8');
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return null;
+  }
+  for (const line of text.split('\n')) {
+    try {
+      const e = JSON.parse(line) as { type?: unknown; total_steps?: unknown };
+      if (e.type === 'start') return typeof e.total_steps === 'number' && Number.isFinite(e.total_steps) ? e.total_steps : null;
+    } catch {
+      // a line cut by HEAD_BYTES, or a torn write: not the start event
+    }
+  }
+  return null;
+}
