@@ -7,11 +7,11 @@ bash scripts/ensure-node-deps.sh
 echo "==> type check and build"
 node scripts/check-boundaries.mjs
 node scripts/build.mjs --tests
-echo "==> node tests"
-node --test --test-reporter=spec --test-reporter-destination=stdout out/test/
-echo "==> the reference trainer's environment and the tiny model (for the trainer and end-to-end tests)"
+echo "==> the reference trainer's environment and the tiny model (the engine, end-to-end and trainer tests use them)"
 bash scripts/setup-python.sh
 .venv/bin/python scripts/make_tiny_model.py .cache/tiny-model
+echo "==> node tests"
+node --test --test-reporter=spec --test-reporter-destination=stdout out/test/
 echo "==> end-to-end tests in a real VS Code (code-server + Chromium)"
 bash scripts/setup-e2e.sh
 npm run --silent package > /dev/null
