@@ -34,16 +34,22 @@ async function once(i) {
   try {
     await vs.openFile('good-chat.jsonl');
     await vs.openFile('data.json');
+    let lastRows = [];
+    // The list fills in a moment after the editor opens (a modal editor in 1.139): open it once, then read it.
+    await vs.command('Developer: Show Running Extensions');
     const times = await until(async () => {
-      await vs.command('Developer: Show Running Extensions');
       const rows = await vs.page.locator('.runtime-extensions-editor .monaco-list-row').allInnerTexts();
       const t = {};
       for (const r of rows) {
         const m = /^(.*)\n[\s\S]*Activation: (\d+)ms/.exec(r);
         if (m) t[m[1]] = Number(m[2]);
       }
+      lastRows = rows;
       return t[OURS] !== undefined && t[BASELINE] !== undefined ? t : undefined;
-    }, 'both extensions in Running Extensions', 120_000, 2000);
+    }, 'both extensions in Running Extensions', 60_000, 500).catch(async (e) => {
+      await vs.screenshot('running-extensions-failed');
+      throw new Error(`${e.message}; rows: ${JSON.stringify(lastRows)}`);
+    });
     if (i === 0) await vs.screenshot('running-extensions');
     return times;
   } finally {
