@@ -114,6 +114,9 @@ function duration(s: number): string {
   return h ? `${h}h${String(m).padStart(2, '0')}m` : m ? `${m}m${String(sec).padStart(2, '0')}s` : `${sec}s`;
 }
 
+/** How many queued datasets the text status lists. */
+export const STATUS_QUEUE_LINES = 25;
+
 export function formatStatus(s: QueueStatus): string[] {
   const out: string[] = [];
   out.push(`queue root: ${s.root}`);
@@ -130,13 +133,15 @@ export function formatStatus(s: QueueStatus): string[] {
     out.push(`training: ${c.dataset} — run ${c.runId}, attempt ${c.attempt}, pid ${c.pid ?? '?'}: ${parts.join(', ')}`);
   } else out.push('training: nothing');
   out.push(`queued: ${s.queue.length}`);
-  s.queue.forEach((q, i) => {
+  // A queue of thousands would bury the rest of the status: its head, then how many more.
+  s.queue.slice(0, STATUS_QUEUE_LINES).forEach((q, i) => {
     const extra = [`priority ${q.priority}`, `${q.examples} examples`];
     if (q.attempts) extra.push(`${q.attempts} failed attempt${q.attempts === 1 ? '' : 's'}`);
     if (q.notBefore) extra.push(`retry after ${q.notBefore}`);
     if (q.resumeFrom) extra.push(`resumes from ${q.resumeFrom}`);
     out.push(`  ${i + 1}. ${q.name} (${extra.join(', ')})`);
   });
+  if (s.queue.length > STATUS_QUEUE_LINES) out.push(`  … and ${s.queue.length - STATUS_QUEUE_LINES} more (status --format json lists them all)`);
   if (s.inbox.length) out.push(`inbox: ${s.inbox.join(', ')}`);
   out.push(s.snapshot?.snapshot
     ? `adapter: snapshot ${s.snapshot.snapshot} (step ${s.snapshot.step ?? '?'}, loss ${s.snapshot.loss?.toFixed(4) ?? '?'}, ${s.snapshot.dataset ?? '?'}; since ${s.snapshot.since ?? '?'})`
