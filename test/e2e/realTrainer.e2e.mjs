@@ -1,6 +1,7 @@
 // End to end in a real VS Code with the REAL reference trainer (Python, PyTorch, PEFT) on the tiny
 // local model, on the CPU: enqueue from the palette, watch the status bar follow the run step by
-// step and the Queue view go queued → processing → done, and find the verified snapshot it made.
+// step, the loss chart gain points, the Queue view go processing → done, and find the verified
+// snapshot it made.
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -29,7 +30,7 @@ describe('the real trainer in a real VS Code', { skip: missing }, () => {
       trainer: { command: [PYTHON, '-m', 'lora_queue_trainer'], hangTimeoutSeconds: 300 },
       queue: { maxAttempts: 1, intakeStableSeconds: 0 },
       lora: { rank: 4, alpha: 8, dropout: 0 },
-      training: { epochs: 2, batchSize: 1, gradientAccumulation: 1, learningRate: 0.002, warmupSteps: 0, checkpointEverySteps: 16, bf16: false },
+      training: { epochs: 3, batchSize: 1, gradientAccumulation: 1, learningRate: 0.002, warmupSteps: 0, checkpointEverySteps: 16, bf16: false },
       disk: { minFreeGiB: 0.5, resumeFreeGiB: 1, minFreeInodes: 1000 },
     }, null, 2));
     rmSync(OUT, { recursive: true, force: true });
@@ -41,10 +42,14 @@ describe('the real trainer in a real VS Code', { skip: missing }, () => {
     if (ws) rmSync(ws, { recursive: true, force: true });
   });
 
-  it('trains an enqueued dataset: step by step in the status bar, done in the Queue view, a verified snapshot', async () => {
+  const chart = () => vscode.page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
+  const points = async () => Number(/^(\d+) points/.exec(await chart().locator('#points').innerText({ timeout: 2000 }))?.[1] ?? NaN);
+
+  it('trains an enqueued dataset: step by step in the status bar and the loss chart, done in the Queue view, a verified snapshot', async () => {
     const { page } = vscode;
-    // Idle it says "LoRA Queue: idle"; training, the dataset's name, step and loss.
-    const status = page.locator('.statusbar-item').filter({ hasText: /LoRA Queue|sums\.jsonl/ }).first();
+    // The extension's own item (its id is <extension id>.<item id>): idle it says "LoRA Queue: idle";
+    // training, the dataset's name, step and loss.
+    const status = page.locator('[id="lora-queue.lora-queue.loraQueue.status"]');
     await until(async () => /LoRA Queue: idle/.test(await status.innerText()), 'the status bar item (engine owner, idle)', 90_000);
     await vscode.openFile('sums.jsonl');
     await vscode.command('LoRA Queue: Enqueue Current File');
@@ -55,7 +60,14 @@ describe('the real trainer in a real VS Code', { skip: missing }, () => {
       const m = /sums\.jsonl.*?(\d+)\/(\d+)/.exec(t);
       return m && Number(m[1]) > 0 ? { text: t, step: Number(m[1]), total: Number(m[2]) } : undefined;
     }, 'the status bar to show training progress', 180_000, 200);
-    assert.equal(training.total, 48, training.text);
+    assert.equal(training.total, 72, training.text);
+    // The loss chart (a click on the status bar) gains points as the real trainer reports steps.
+    await status.click();
+    await page.locator('.tab', { hasText: 'Loss' }).first().waitFor({ timeout: 30_000 });
+    const first = await until(async () => (await points()) > 0 && (await points()), 'the training run\'s first points in the chart', 60_000);
+    const later = await until(async () => (await points()) > first && (await points()), 'more points as the run trains', 120_000, 200);
+    assert.ok(later > first);
+    await vscode.screenshot('chart-live');
     await vscode.command('LoRA Queue: Focus on Queue View');
     const rows = page.locator('.pane-body .monaco-list-row');
     await until(async () => (await rows.allInnerTexts()).some((t) => /Processing/.test(t)) || existsSync(join(root, 'done', 'sums.jsonl')), 'Processing in the Queue view');
@@ -69,7 +81,8 @@ describe('the real trainer in a real VS Code', { skip: missing }, () => {
     assert.equal(runs[0].kind, 'success');
     const events = readFileSync(join(root, 'runs', runs[0].runId, 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     const steps = events.filter((e) => e.type === 'step');
-    assert.equal(steps.at(-1).step, 48);
+    assert.equal(steps.at(-1).step, 72);
+    await until(async () => (await points()) === steps.length, `all ${steps.length} steps in the chart`, 30_000);
     assert.ok(steps.at(-1).loss < steps[0].loss, `loss fell: ${steps[0].loss} → ${steps.at(-1).loss}`);
     const current = JSON.parse(readFileSync(join(root, 'current.json'), 'utf8'));
     assert.ok(current.snapshot, 'a snapshot is current');
