@@ -122,6 +122,15 @@ describe('consolidate', () => {
       assert.equal(jobFor(ws, 'b.jsonl')?.init_adapter, null);
       const sb = snapOf(ws, 'b.jsonl');
       assert.equal(readJson<{ base: string }>(join(ws.root, 'snapshots', sb, 'manifest.json')).base, m1);
+      // inspect checks a snapshot against the base it was trained on, any other adapter against the live base.
+      const inspectBase = async (adapter: string): Promise<string> => {
+        const ri = await lq(ws, ['inspect', '--format', 'json', adapter]);
+        assert.equal(ri.code, 0, ri.stderr + ri.stdout);
+        return (JSON.parse(ri.stdout) as { base: string }).base;
+      };
+      assert.equal(await inspectBase(join(ws.root, 'snapshots', sb)), join(ws.root, 'models', m1));
+      assert.equal(await inspectBase(join(ws.root, 'snapshots', sa)), join(ws.dir, 'model'));
+      assert.equal(await inspectBase(join(ws.root, 'runs', jobFor(ws, 'b.jsonl')!.run_id, 'adapter')), join(ws.root, 'models', m1));
       drop(ws, 'c.jsonl', GOOD('c'));
       await waitFor('run c', settled(ws, 3), 60_000, d.output);
       const sc = snapOf(ws, 'c.jsonl');
