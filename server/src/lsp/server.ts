@@ -26,10 +26,11 @@ import { hashingReady } from '../dataset/hash';
 import { DatasetDocument } from './datasetDocument';
 import { diskByteDiagnostics } from './diskBytes';
 import { EngineHost } from './engineHost';
+import { LineText } from './lineText';
 import { TokenService, tokenSetup, type TokenSetup } from './tokenService';
 
 interface OpenDataset {
-  text: TextDocument;
+  text: LineText;
   model: DatasetDocument;
   timer: NodeJS.Timeout | undefined;
   /** Where token counts come from, or why there are none. */
@@ -83,16 +84,7 @@ export function startServer(connection: Connection): void {
     d.tokens = tokens;
   };
 
-  const lineTextOf = (doc: TextDocument): ((line: number) => string) => {
-    const text = doc.getText();
-    return (line: number): string => {
-      const start = doc.offsetAt({ line, character: 0 });
-      let end = line + 1 < doc.lineCount ? doc.offsetAt({ line: line + 1, character: 0 }) : text.length;
-      if (end > start && text.charCodeAt(end - 1) === 10) end--;
-      if (end > start && text.charCodeAt(end - 1) === 13) end--;
-      return text.slice(start, end);
-    };
-  };
+  const lineTextOf = (doc: LineText): ((line: number) => string) => (line: number): string => doc.line(line);
 
   /** Counts the lines that have no count yet, a batch at a time, then republishes (too-long, CodeLens). */
   const pumpTokens = async (uri: string): Promise<void> => {
@@ -222,7 +214,7 @@ export function startServer(connection: Connection): void {
       return;
     }
     if (!isDataset(t)) return;
-    const text = TextDocument.create(t.uri, t.languageId, t.version, t.text);
+    const text = new LineText(t.text, t.version);
     const { opts } = settingsFor(t.uri);
     const d: OpenDataset = { text, model: new DatasetDocument(opts, text.lineCount), timer: undefined, tokens: { why: 'not loaded' }, pumping: false, idle: [] };
     applySettings(t.uri, d);
@@ -243,15 +235,13 @@ export function startServer(connection: Connection): void {
     if (!d) return;
     for (const change of contentChanges) {
       if ('range' in change) {
-        let newLines = 0;
-        for (let i = change.text.indexOf('\n'); i !== -1; i = change.text.indexOf('\n', i + 1)) newLines++;
-        d.model.applyChange({ startLine: change.range.start.line, endLine: Math.min(change.range.end.line, d.model.lineCount - 1), newLineCount: newLines + 1 });
-        d.text = TextDocument.update(d.text, [change], textDocument.version);
+        d.model.applyChange(d.text.apply(change.range, change.text));
       } else {
-        d.text = TextDocument.update(d.text, [change], textDocument.version);
+        d.text.setText(change.text);
         d.model.reset(d.text.lineCount);
       }
     }
+    d.text.version = textDocument.version;
     if (d.model.lineCount !== d.text.lineCount) {
       // Never trust bookkeeping that disagrees with the text: start over rather than mislabel lines.
       log(`line bookkeeping out of step for ${textDocument.uri} (${d.model.lineCount} vs ${d.text.lineCount}); revalidating all`);
@@ -297,9 +287,9 @@ export function startServer(connection: Connection): void {
       let edits: TextEdit[];
       if ('deleteLine' in fix) {
         const start = { line, character: 0 };
-        const end = line + 1 < d.text.lineCount ? { line: line + 1, character: 0 } : d.text.positionAt(d.text.getText().length);
+        const end = line + 1 < d.text.lineCount ? { line: line + 1, character: 0 } : d.text.end();
         // The last line has no line break after it: take the one before it instead.
-        const from = line + 1 < d.text.lineCount || line === 0 ? start : d.text.positionAt(d.text.offsetAt(start) - 1);
+        const from = line + 1 < d.text.lineCount || line === 0 ? start : { line: line - 1, character: d.text.line(line - 1).length };
         edits = [{ range: { start: from, end }, newText: '' }];
       } else {
         edits = fix.edits.map((e) => ({ range: { start: { line, character: e.startCol }, end: { line, character: e.endCol } }, newText: e.newText }));
