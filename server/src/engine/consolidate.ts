@@ -11,7 +11,7 @@
  * models/<id>.tmp; only a merge that succeeded is hashed into a manifest and renamed into place, so
  * a failure or a crash never leaves a half-made models/<id>.
  */
-import { execa } from 'execa';
+import { spawnDetached } from './detached';
 import { createHash } from 'node:crypto';
 import { closeSync, createReadStream, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statfsSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -355,38 +355,14 @@ export class Consolidator {
     this.update((s) => ({ ...s, consolidation: r }));
     // One object: the exit listeners below write into it.
     const w: Watched = { exit: undefined, pid: null, adopted: false };
-    let fd: number;
     try {
-      fd = openSync(modelLog(p, rec.id), 'a');
-    } catch (e) {
-      return this.failed(r, `cannot write models/${rec.id}.log: ${(e as Error).message}`, now);
-    }
-    try {
-      // Like the trainer (supervisor.ts): execa with no cleanup, no buffering, output by file descriptor.
-      const child = execa(argv[0]!, argv.slice(1), {
-        cwd: p.root, env: { ...process.env, ...this.h.config().trainer.env }, extendEnv: false, detached: true, cleanup: false, reject: false, buffer: false,
-        stdio: ['ignore', fd, fd] as unknown as ['ignore', 1, 2],
+      const pid = spawnDetached(argv[0]!, argv.slice(1), { cwd: p.root, env: { ...process.env, ...this.h.config().trainer.env }, logPath: modelLog(p, rec.id) }, (end) => {
+        if (w.exit === undefined) w.exit = { code: end.code, signal: end.signal, ...(end.notStarted !== undefined && { spawnError: end.notStarted }) };
       });
-      child.then(
-        (res) => {
-          if (w.exit !== undefined) return;
-          const notStarted = res.exitCode === undefined && !res.signal;
-          const code = (res as { code?: string }).code;
-          w.exit = notStarted
-            ? { code: null, signal: null, spawnError: code === 'ENOENT' ? `${argv[0]} was not found` : res.shortMessage }
-            : { code: res.exitCode ?? null, signal: res.signal ?? null };
-        },
-        (e: Error) => {
-          if (w.exit === undefined) w.exit = { code: null, signal: null, spawnError: e.message };
-        },
-      );
-      child.unref();
-      if (child.pid !== undefined) r = { ...r, pid: child.pid, startTime: processStartTime(child.pid) ?? null };
+      if (pid !== undefined) r = { ...r, pid, startTime: processStartTime(pid) ?? null };
     } catch (e) {
-      // spawn throws only for arguments it cannot pass (a NUL byte…); a missing program comes as 'error'.
+      // Its log cannot be written (a full disk), or the arguments cannot be passed (a NUL byte…).
       return this.failed(r, `cannot start the merge command: ${(e as Error).message}`, now);
-    } finally {
-      closeSync(fd);
     }
     w.pid = r.pid;
     this.watched = w;

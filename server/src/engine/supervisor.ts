@@ -12,7 +12,7 @@
  */
 import { closeSync, openSync, readSync, fstatSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { execa } from 'execa';
+import { spawnDetached } from './detached';
 import { performance } from 'node:perf_hooks';
 import { applyEvents, emptyProgress, EventTail, type Progress } from './events';
 import { exitRecordPath, readExitRecord } from './exitRecord';
@@ -44,44 +44,26 @@ export class RunHandle {
     this.tail = new EventTail(record.eventsPath);
   }
 
-  /**
-   * Starts the trainer through the exit recorder (exitRecorder.ts), detached (its own process group
-   * and session), stdout and stderr appended to trainer.log by file descriptor. `argv` is an
-   * argument array: no shell ever sees it.
-   */
+  /** Starts the trainer through the exit recorder (exitRecorder.ts), detached (detached.ts), output to trainer.log. */
   static spawn(record: RunRecord, argv: readonly string[], cwd: string, env: NodeJS.ProcessEnv): RunHandle {
     const h = new RunHandle(record, false);
     const exitFile = exitRecordPath(dirname(record.jobPath));
-    const fd = openSync(record.logPath, 'a');
-    try {
-      // Inside VS Code the server runs on Electron's binary, which is Node only with this variable.
-      const recorderEnv: NodeJS.ProcessEnv = process.versions['electron'] ? { ...env, ELECTRON_RUN_AS_NODE: '1' } : env;
-      const child = execa(process.execPath, [RECORDER, exitFile, ...argv], {
-        cwd, env: recorderEnv, extendEnv: false, detached: true, cleanup: false, reject: false, buffer: false,
-        // By file descriptor, never through a pipe to the engine: the trainer must keep logging when
-        // the engine is gone. (execa accepts any descriptor; its types only list 1-9.)
-        stdio: ['ignore', fd, fd] as unknown as ['ignore', 1, 2],
-      });
-      const ended = (r: { exitCode?: number | undefined; signal?: string | undefined; failed: boolean; message?: string }): void => {
-        if (h.exit !== undefined) return;
-        // The recorder's record holds the trainer's own code or signal; without it (the recorder was
-        // killed with its group), the recorder's end is the run's end.
-        const rec = readExitRecord(exitFile);
-        if (rec?.error) h.spawnError = rec.error;
-        else if (!rec && r.exitCode === undefined && !r.signal) h.spawnError = r.message ?? 'the trainer could not be started';
-        h.exit = rec ? { code: rec.code, signal: rec.signal } : { code: r.exitCode ?? null, signal: r.signal ?? null };
-        h.onExit?.();
-      };
-      child.then(ended, (e: Error) => ended({ failed: true, message: e.message }));
-      // The engine may exit before the trainer: it must not keep the engine alive, nor die with it.
-      child.unref();
-      if (child.pid !== undefined) {
-        record.pid = child.pid;
-        record.startTime = processStartTime(child.pid) ?? null;
-        record.oomKillsAtStart = oomKillCount('self') ?? null;
-      }
-    } finally {
-      closeSync(fd);
+    // Inside VS Code the server runs on Electron's binary, which is Node only with this variable.
+    const recorderEnv: NodeJS.ProcessEnv = process.versions['electron'] ? { ...env, ELECTRON_RUN_AS_NODE: '1' } : env;
+    const pid = spawnDetached(process.execPath, [RECORDER, exitFile, ...argv], { cwd, env: recorderEnv, logPath: record.logPath }, (end) => {
+      if (h.exit !== undefined) return;
+      // The recorder's record holds the trainer's own code or signal; without it (the recorder was
+      // killed with its group), the recorder's end is the run's end.
+      const rec = readExitRecord(exitFile);
+      if (rec?.error) h.spawnError = rec.error;
+      else if (!rec && end.notStarted) h.spawnError = end.notStarted;
+      h.exit = rec ? { code: rec.code, signal: rec.signal } : { code: end.code, signal: end.signal };
+      h.onExit?.();
+    });
+    if (pid !== undefined) {
+      record.pid = pid;
+      record.startTime = processStartTime(pid) ?? null;
+      record.oomKillsAtStart = oomKillCount('self') ?? null;
     }
     return h;
   }
