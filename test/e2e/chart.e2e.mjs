@@ -6,7 +6,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { e2eAvailable, startVsCode, until, ROOT } from './harness.mjs';
+import { e2eAvailable, startVsCode, until, ROOT, writeTokenizerModel } from './harness.mjs';
 
 const OUT = join(ROOT, 'out', 'e2e-screenshots', 'chart');
 const DOCS = join(ROOT, 'docs', 'images');
@@ -21,11 +21,7 @@ describe('the loss chart in a real VS Code', { skip: !e2eAvailable() && 'e2e too
     writeFileSync(join(ws, 'first.jsonl'), [ex(1), ex(2)].join('\n') + '\n');
     // `__slow` in the name: the trainer double takes TRAINER_DOUBLE_SLOW_MS per step.
     writeFileSync(join(ws, 'second__slow.jsonl'), [ex(3), ex(4)].join('\n') + '\n');
-    const model = join(ws, 'model');
-    mkdirSync(model);
-    copyFileSync(join(ROOT, 'node_modules', '@lenml', 'tokenizer-llama3', 'models', 'tokenizer.json'), join(model, 'tokenizer.json'));
-    copyFileSync(join(ROOT, 'test', 'fixtures', 'tokens', 'models', 'llama3', 'tokenizer_config.json'), join(model, 'tokenizer_config.json'));
-    writeFileSync(join(model, 'config.json'), JSON.stringify({ model_type: 'llama' }));
+    writeTokenizerModel(join(ws, 'model'));
     // The trainer is the engine tests' TEST DOUBLE (it speaks protocol v1 and trains nothing).
     const double = join(ROOT, 'test', 'engine', 'fixtures', 'trainer-double.mjs');
     writeFileSync(join(ws, 'lora-queue.json'), JSON.stringify({

