@@ -123,18 +123,24 @@ describe('snapshot pruning', () => {
   });
 });
 
+/** A queue root beside a fake base model, and `mk(i)`, which snapshots one fitting adapter as run i (created on day i). */
+function snapshotRoot(prefix: string): { p: ReturnType<typeof rootPaths>; mk: (i: number) => string } {
+  const dir = tempDir(prefix);
+  writeFakeBaseModel(join(dir, 'model'));
+  const p = rootPaths(join(dir, 'root'));
+  mkdirSync(p.root);
+  const a = fakeAdapter(join(dir, 'a'), ['q_proj'], GOOD_TENSORS);
+  const mk = (i: number): string => {
+    const r = createSnapshot(p, { runId: `run${i}`, adapterDir: a, baseModel: join(dir, 'model'), dataset: 'd.jsonl', datasetSha256: null, step: i, loss: 1 }, new Date(Date.UTC(2026, 0, i)));
+    assert.ok(r.ok, JSON.stringify(r));
+    return r.id;
+  };
+  return { p, mk };
+}
+
 describe('rollback', () => {
   it('refuses a corrupt snapshot, moves it aside and leaves current alone', () => {
-    const dir = tempDir('lq-rollback-');
-    writeFakeBaseModel(join(dir, 'model'));
-    const p = rootPaths(join(dir, 'root'));
-    mkdirSync(p.root);
-    const a = fakeAdapter(join(dir, 'a'), ['q_proj'], GOOD_TENSORS);
-    const mk = (i: number): string => {
-      const r = createSnapshot(p, { runId: `run${i}`, adapterDir: a, baseModel: join(dir, 'model'), dataset: 'd.jsonl', datasetSha256: null, step: i, loss: 1 }, new Date(Date.UTC(2026, 0, i)));
-      assert.ok(r.ok, JSON.stringify(r));
-      return r.id;
-    };
+    const { p, mk } = snapshotRoot('lq-rollback-');
     const [s1, s2] = [mk(1), mk(2)];
     setCurrent(p, s2);
     writeFileSync(join(snapshotsDir(p), s1, 'adapter_config.json'), '{"tampered": true}\n');
@@ -149,16 +155,7 @@ describe('rollback', () => {
 
 describe('verification at start', () => {
   it('hashes again only the current snapshot and those whose files changed; a quiet tamper is caught before use', () => {
-    const dir = tempDir('lq-verify-');
-    writeFakeBaseModel(join(dir, 'model'));
-    const p = rootPaths(join(dir, 'root'));
-    mkdirSync(p.root);
-    const a = fakeAdapter(join(dir, 'a'), ['q_proj'], GOOD_TENSORS);
-    const mk = (i: number): string => {
-      const r = createSnapshot(p, { runId: `run${i}`, adapterDir: a, baseModel: join(dir, 'model'), dataset: 'd.jsonl', datasetSha256: null, step: i, loss: 1 }, new Date(Date.UTC(2026, 0, i)));
-      assert.ok(r.ok, JSON.stringify(r));
-      return r.id;
-    };
+    const { p, mk } = snapshotRoot('lq-verify-');
     const [s1, s2, s3] = [mk(1), mk(2), mk(3)];
     setCurrent(p, s3);
     const verified = (): Record<string, { ok: boolean; at: string }> => readJson(join(snapshotsDir(p), 'verified.json'));
