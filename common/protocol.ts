@@ -154,9 +154,11 @@ export type QueueCommand =
   | { readonly type: 'retry'; readonly name: string }
   | { readonly type: 'remove'; readonly name: string }
   | { readonly type: 'priority'; readonly name: string; readonly priority: number }
-  | { readonly type: 'rollback'; readonly snapshot: string };
+  | { readonly type: 'rollback'; readonly snapshot: string }
+  /** Merge a snapshot (default: the current one) into its base model as models/<id>/; waits for the queue to be idle. */
+  | { readonly type: 'consolidate'; readonly snapshot?: string };
 
-/** Client → server: one queue command (enqueue, stop, pause, resume, retry, remove, priority, rollback), applied exactly once. */
+/** Client → server: one queue command (enqueue, stop, pause, resume, retry, remove, priority, rollback, consolidate), applied exactly once. */
 export namespace QueueCommandRequest {
   export const method = 'loraQueue/command' as const;
   export const direction = 'clientToServer' as const;

@@ -51,6 +51,20 @@ export function registerSidebar(context: vscode.ExtensionContext, client: Langua
       );
       if (answer === yes) await send({ type: 'rollback', snapshot: target.snapshot });
     }),
+    vscode.commands.registerCommand('loraQueue.consolidate', async (n?: SnapshotNode) => {
+      // From a snapshot's menu, that snapshot; from the palette, the current adapter (the engine's default).
+      const target = n?.snapshot;
+      const yes = 'Consolidate';
+      const answer = await vscode.window.showWarningMessage(
+        target ? `Merge snapshot ${target} into its base model?` : 'Merge the current adapter into its base model?',
+        {
+          modal: true,
+          detail: 'The merged model is written to models/<id>/ in the queue folder, verified against base + adapter, and becomes the base the next run trains a fresh adapter on. It waits for the run in progress; nothing trains while it merges. Rolling back to an earlier snapshot returns to its base.',
+        },
+        yes,
+      );
+      if (answer === yes) await send(target ? { type: 'consolidate', snapshot: target } : { type: 'consolidate' });
+    }),
     vscode.commands.registerCommand('loraQueue.openRunLog', async (n?: RunNode) => {
       const file = (n ?? (await pickRun()))?.logPath;
       if (!file) return;

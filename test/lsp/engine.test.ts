@@ -1,14 +1,16 @@
 /** The engine inside the language server: owner, follower, untrusted; state pushed, commands applied. */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, describe, it } from 'node:test';
 import type { QueueCommandRequest, QueueStateNotification } from '../../common/protocol';
+import { makeWorkspace, removeTempDirs } from '../engine/helpers';
 import { LspClient } from './client';
 
 const DOUBLE = resolve(__dirname, '..', '..', '..', 'test', 'engine', 'fixtures', 'trainer-double.mjs');
+const MERGE = resolve(__dirname, '..', '..', '..', 'test', 'engine', 'fixtures', 'merge-double.mjs');
 const ex = (n: number): string => `{"messages":[{"role":"user","content":"Q${n}"},{"role":"assistant","content":"A${n}"}]}`;
 type State = QueueStateNotification.Params;
 
@@ -27,6 +29,7 @@ describe('the engine in the language server', () => {
   const clients: LspClient[] = [];
   after(async () => {
     for (const c of clients) await c.shutdown();
+    removeTempDirs();
   });
 
   it('owns the queue in a trusted workspace, trains an enqueued dataset, and pushes the state', async () => {
@@ -64,5 +67,43 @@ describe('the engine in the language server', () => {
     const r = (await c.conn.sendRequest('loraQueue/command', { type: 'enqueue', path: join(dir, 'first.jsonl') })) as QueueCommandRequest.Result;
     assert.equal(r.ok, false);
     assert.deepEqual(readdirSync(dir).sort(), ['first.jsonl', 'lora-queue.json', 'model'], 'no queue root was created');
+  });
+
+  it('consolidates the current snapshot on request from the editor: a new base model in models/', async () => {
+    // The engine tests' workspace (a fake base model whose shapes the double's adapters fit), with
+    // the merge TEST DOUBLE as the merge command.
+    const ws = makeWorkspace();
+    const cfg = JSON.parse(readFileSync(ws.config, 'utf8')) as Record<string, unknown>;
+    cfg['consolidate'] = { command: [process.execPath, MERGE] };
+    writeFileSync(ws.config, JSON.stringify(cfg, null, 2));
+    writeFileSync(join(ws.dir, 'first.jsonl'), [ex(1), ex(2)].join('\n') + '\n');
+    const c = new LspClient(ws.dir);
+    clients.push(c);
+    await c.initialize(pathToFileURL(ws.dir).href, { trusted: true });
+    await c.state<State>((s) => s.engine === 'owner');
+    const r = (await c.conn.sendRequest('loraQueue/command', { type: 'enqueue', path: join(ws.dir, 'first.jsonl') })) as QueueCommandRequest.Result;
+    assert.ok(r.ok, r.message);
+    await c.state<State>((s) => s.status?.done === 1 && s.status.current === null, 60_000);
+    const snapshot = (JSON.parse(readFileSync(join(ws.root, 'current.json'), 'utf8')) as { snapshot: string }).snapshot;
+    assert.ok(snapshot);
+    const m = (await c.conn.sendRequest('loraQueue/command', { type: 'consolidate' })) as QueueCommandRequest.Result;
+    assert.ok(m.ok, m.message);
+    const models = (): string[] => {
+      try {
+        return readdirSync(join(ws.root, 'models')).filter((n) => existsSync(join(ws.root, 'models', n, 'manifest.json')));
+      } catch {
+        return [];
+      }
+    };
+    const deadline = Date.now() + 60_000;
+    while (!models().length && Date.now() < deadline) await new Promise((res) => setTimeout(res, 200));
+    const [id] = models();
+    assert.ok(id, 'a merged model in models/');
+    const manifest = JSON.parse(readFileSync(join(ws.root, 'models', id, 'manifest.json'), 'utf8')) as { adapter: { snapshot: string } };
+    assert.equal(manifest.adapter.snapshot, snapshot);
+    const deadline2 = Date.now() + 30_000;
+    const base = (): string | null => (JSON.parse(readFileSync(join(ws.root, 'current.json'), 'utf8')) as { base: string | null }).base;
+    while (base() !== id && Date.now() < deadline2) await new Promise((res) => setTimeout(res, 200));
+    assert.equal(base(), id, 'the merged model is the live base');
   });
 });
