@@ -89,6 +89,8 @@ export interface QueueStatusView {
   readonly failed: readonly { readonly name: string; readonly kind: string; readonly message: string }[];
   readonly done: number;
   readonly lastErrors: readonly { readonly at: string; readonly message: string }[];
+  /** The live base model when a consolidation made one (models/<id>); null or absent: the config's baseModel. */
+  readonly base?: { readonly model: string; readonly path: string; readonly generation: number | null; readonly datasets: number | null } | null;
 }
 
 /** Server → client: the queue changed (pushed, never polled by the client). */

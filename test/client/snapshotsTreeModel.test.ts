@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { SnapshotView } from '../../common/protocol';
+import type { QueueStatusView, SnapshotView } from '../../common/protocol';
 import { snapshotsTree } from '../../client/src/snapshotsTreeModel';
 
 const snap = (o: Partial<SnapshotView>): SnapshotView => ({
@@ -26,5 +26,18 @@ describe('Snapshots view tree', () => {
   it('says why when the engine is off, and is empty (the welcome text) when there are none', () => {
     assert.deepEqual(snapshotsTree({ engine: 'off', why: 'no lora-queue.json', status: null }).map((n) => [n.kind, n.description]), [['info', 'no lora-queue.json']]);
     assert.deepEqual(snapshotsTree({ engine: 'owner', status: null, snapshots: [] }), []);
+  });
+
+  it('names the merged base model above the snapshots after a consolidation', () => {
+    const status = { base: { model: '20261123-0900-ab12', path: '/w/.lora-queue/models/20261123-0900-ab12', generation: 2, datasets: 3 } } as unknown as QueueStatusView;
+    const tree = snapshotsTree({ engine: 'owner', status, snapshots: [snap({ id: 's4', current: true })] });
+    assert.deepEqual(tree.map((n) => [n.kind, n.label, n.description]), [
+      ['base', 'Base model: models/20261123-0900-ab12', 'generation 2 · 3 datasets merged'],
+      ['snapshotCurrent', 'a.jsonl', 'current · verified · step 20 · loss 0.7500 · s4'],
+    ]);
+    assert.equal(tree[0]!.path, '/w/.lora-queue/models/20261123-0900-ab12');
+    assert.equal(tree[0]!.snapshot, undefined, 'no rollback or consolidate on the base');
+    // Before any consolidation (no base), the snapshots only.
+    assert.deepEqual(snapshotsTree({ engine: 'owner', status: { base: null } as unknown as QueueStatusView, snapshots: [snap({})] }).map((n) => n.kind), ['snapshot']);
   });
 });
