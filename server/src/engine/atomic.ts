@@ -21,6 +21,16 @@ export function fsyncDir(dir: string): void {
   }
 }
 
+/** Flushes a file already written (a copied one) to the disk. */
+export function fsyncFile(file: string): void {
+  const fd = openSync(file, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** A temporary name beside `file`: a dotfile ending in .tmp, which every scanner skips. */
 export function tempNameFor(file: string): string {
   return join(dirname(file), `.${basename(file)}.${process.pid}.${randomUUID().slice(0, 8)}.tmp`);

@@ -13,12 +13,12 @@
  */
 import { spawnDetached } from './detached';
 import { createHash } from 'node:crypto';
-import { closeSync, createReadStream, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statfsSync, statSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statfsSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { resolveExecutable } from '../config/diagnostics';
 import type { Config } from '../config/schema';
-import { fsyncDir, writeJsonAtomic } from './atomic';
+import { fsyncDir, fsyncFile, writeJsonAtomic } from './atomic';
 import type { EngineLog } from './log';
 import {
   checkModel, listModelFiles, listModels, MODEL_MANIFEST, modelDir, modelLog, modelsDir, modelTmpDir, newModelId, readModelManifest, tidyModelsAtStart, type LineageDataset, type MergedAdapter, type ModelManifest,
@@ -69,15 +69,6 @@ async function hashFileAsync(file: string): Promise<{ sha256: string; size: numb
     size += (chunk as Buffer).length;
   }
   return { sha256: h.digest('hex'), size };
-}
-
-function fsyncFile(file: string): void {
-  const fd = openSync(file, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 function folderBytes(dir: string): number {

@@ -15,11 +15,11 @@
  * again (rollback hashes its target before using it); a corrupt one is moved aside, and a
  * current.json naming it falls back to the newest good one.
  */
-import { closeSync, copyFileSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { basename, join, relative, sep } from 'node:path';
 import { checkAdapter, type AdapterReport } from './adapterCheck';
-import { fsyncDir, readJsonQuiet, writeJsonAtomic } from './atomic';
+import { fsyncDir, fsyncFile, readJsonQuiet, writeJsonAtomic } from './atomic';
 import { baseIdFromPath, modelDir, type LineageDataset } from './models';
 import type { RootPaths } from './paths';
 
@@ -131,15 +131,6 @@ export function hashFile(file: string): { sha256: string; size: number } {
     closeSync(fd);
   }
   return { sha256: h.digest('hex'), size };
-}
-
-function fsyncFile(file: string): void {
-  const fd = openSync(file, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 export function readManifest(dir: string): SnapshotManifest | undefined {
