@@ -1,4 +1,5 @@
 /** The engine's data: datasets' sidecars, runs, commands and state.json. */
+import type { QueueCommand } from '../../../common/protocol';
 
 /** `<name>.meta.json` beside a dataset; it moves with the dataset from folder to folder. */
 export interface DatasetMeta {
@@ -31,17 +32,8 @@ export interface QueueEntry {
 
 export type StopMode = 'now' | 'afterStep' | 'afterJob';
 
-export type Command =
-  | { readonly type: 'enqueue'; readonly path: string; readonly priority?: number }
-  | { readonly type: 'stop'; readonly mode: StopMode }
-  | { readonly type: 'pause' }
-  | { readonly type: 'resume' }
-  | { readonly type: 'retry'; readonly name: string }
-  | { readonly type: 'remove'; readonly name: string }
-  | { readonly type: 'priority'; readonly name: string; readonly priority: number }
-  | { readonly type: 'rollback'; readonly snapshot: string }
-  /** Merge a snapshot (default: the current one) into its base model as models/<id>/ (consolidate.ts). */
-  | { readonly type: 'consolidate'; readonly snapshot?: string };
+/** A queue command, as the CLI, control/ files and the editor (loraQueue/command) send it: one type for all. */
+export type Command = QueueCommand;
 
 /** A file in control/. */
 export interface CommandFile {
