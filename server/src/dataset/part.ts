@@ -42,6 +42,15 @@ export class PartCollector {
     this.lengths[line] = length;
   }
 
+  /** A valid example with nothing to report (the fast path): its hash and UTF-16 length. */
+  addCleanLine(line: number, hash: number, length: number): void {
+    this.reserve(line);
+    this.examples++;
+    this.nonBlank++;
+    this.hashes[line] = hash;
+    this.lengths[line] = length;
+  }
+
   /** A line that was not parsed (too large): content, but not an example. */
   addUnparsedLine(line: number): void {
     this.reserve(line);

@@ -10,6 +10,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { fileDiagnostic, type FileReport, type ValidateOptions } from './file';
+import { fastLines, type FastLines } from './fastLine';
 import { hashingReady } from './hash';
 import { validateLine } from './line';
 import { mergeParts, PartCollector, type PartResult } from './part';
@@ -117,8 +118,12 @@ export function firstInvalidUtf8(buf: Buffer, start: number, end: number): numbe
   return -1;
 }
 
-/** Feeds a LineSplitter's lines into a part collector: BOM, UTF-8 and size checks, then the line rules. */
-export function partSplitter(collector: PartCollector, opts: ValidateOptions, atFileStart: boolean): LineSplitter {
+/**
+ * Feeds a LineSplitter's lines into a part collector: BOM, UTF-8 and size checks, then the line
+ * rules. A line of the common clean shape is taken by the WebAssembly fast path (fastLine.ts),
+ * which agrees with the rules and only declines what they must see.
+ */
+export function partSplitter(collector: PartCollector, opts: ValidateOptions, atFileStart: boolean, fast: FastLines | null): LineSplitter {
   let first = atFileStart;
   return new LineSplitter(
     opts.maxLineBytes,
@@ -128,6 +133,13 @@ export function partSplitter(collector: PartCollector, opts: ValidateOptions, at
         if (end - start >= 3 && buf[start] === 0xef && buf[start + 1] === 0xbb && buf[start + 2] === 0xbf) {
           collector.add(fileDiagnostic('bom', 0, 0, 1, 'the file starts with a UTF-8 byte order mark; Python\'s json.loads rejects it on the first line — save as UTF-8 without BOM'));
           start += 3;
+        }
+      }
+      if (fast) {
+        const hash = fast.check(buf, start, end);
+        if (hash >= 0) {
+          collector.addCleanLine(line, hash, fast.utf16Length());
+          return;
         }
       }
       const text = buf.toString('utf8', start, end);
@@ -148,11 +160,19 @@ export function partSplitter(collector: PartCollector, opts: ValidateOptions, at
   );
 }
 
+/**
+ * How a file is validated. `fastPath: false` runs every line through the full validator: the
+ * reports are the same (tests compare them), only slower; the benchmarks measure the difference.
+ */
+export interface ValidateRun {
+  fastPath?: boolean;
+}
+
 /** Streams one input (a file, standard input) through the validator on this thread. */
-export async function validateChunks(chunks: AsyncIterable<Buffer>, opts: ValidateOptions): Promise<FileReport> {
+export async function validateChunks(chunks: AsyncIterable<Buffer>, opts: ValidateOptions, { fastPath = true }: ValidateRun = {}): Promise<FileReport> {
   await hashingReady();
   const collector = new PartCollector(opts);
-  const splitter = partSplitter(collector, opts, true);
+  const splitter = partSplitter(collector, opts, true, fastPath ? fastLines() : null);
   for await (const chunk of chunks) splitter.push(chunk);
   splitter.end();
   return mergeParts([collector.finish()], opts);
@@ -161,18 +181,20 @@ export async function validateChunks(chunks: AsyncIterable<Buffer>, opts: Valida
 const CHUNK = 1 << 20;
 
 /** Validates bytes [start, end) of a file synchronously: one part, line numbers local to it (await hashingReady() first). */
-export function validateRangeSync(path: string, start: number, end: number, opts: ValidateOptions): PartResult {
+export function validateRangeSync(path: string, start: number, end: number, opts: ValidateOptions, { fastPath = true }: ValidateRun = {}): PartResult {
   const collector = new PartCollector(opts);
-  const splitter = partSplitter(collector, opts, start === 0);
+  const fast = fastPath ? fastLines() : null;
+  const splitter = partSplitter(collector, opts, start === 0, fast);
   const fd = openSync(path, 'r');
   try {
-    const buf = Buffer.allocUnsafe(CHUNK);
+    // Read into the fast path's own memory, so that it checks most lines where they lie.
+    const buf = fast ? fast.chunk : Buffer.allocUnsafe(CHUNK);
     let pos = start;
     while (pos < end) {
-      const n = readSync(fd, buf, 0, Math.min(CHUNK, end - pos), pos);
+      const n = readSync(fd, buf, 0, Math.min(buf.length, end - pos), pos);
       if (n === 0) break;
       // The splitter copies what it keeps, so the buffer can be reused.
-      splitter.push(n === CHUNK ? buf : buf.subarray(0, n));
+      splitter.push(n === buf.length ? buf : buf.subarray(0, n));
       pos += n;
     }
   } finally {
@@ -216,13 +238,13 @@ export function splitPoints(path: string, size: number, parts: number): number[]
  * thread validates the first while worker threads validate the others, and the parts are merged
  * (duplicates across parts included) into exactly the report of a single pass.
  */
-export async function validateFile(path: string, opts: ValidateOptions, { workers = defaultWorkers(), minParallelBytes = PARALLEL_MIN_BYTES } = {}): Promise<FileReport> {
+export async function validateFile(path: string, opts: ValidateOptions, { workers = defaultWorkers(), minParallelBytes = PARALLEL_MIN_BYTES, fastPath = true }: ValidateRun & { workers?: number; minParallelBytes?: number } = {}): Promise<FileReport> {
   await hashingReady();
   const size = statSync(path).size;
-  if (workers < 2 || size < minParallelBytes) return validateChunks(createReadStream(path, { highWaterMark: CHUNK }), opts);
+  if (workers < 2 || size < minParallelBytes) return validateChunks(createReadStream(path, { highWaterMark: CHUNK }), opts, { fastPath });
   const points = splitPoints(path, size, workers);
-  const remote = points.slice(1, -1).map((start, k) => runPartInWorker(path, start, points[k + 2]!, opts));
-  const local = validateRangeSync(path, 0, points[1]!, opts);
+  const remote = points.slice(1, -1).map((start, k) => runPartInWorker(path, start, points[k + 2]!, opts, fastPath));
+  const local = validateRangeSync(path, 0, points[1]!, opts, { fastPath });
   return mergeParts([local, ...(await Promise.all(remote))], opts);
 }
 
@@ -231,9 +253,9 @@ function defaultWorkers(): number {
 }
 
 /** The worker script sits beside this module: dist/validateWorker.js in the bundles, validateWorker.js in out/. */
-function runPartInWorker(path: string, start: number, end: number, opts: ValidateOptions): Promise<PartResult> {
+function runPartInWorker(path: string, start: number, end: number, opts: ValidateOptions, fastPath: boolean): Promise<PartResult> {
   return new Promise((resolvePart, reject) => {
-    const w = new Worker(join(__dirname, 'validateWorker.js'), { workerData: { path, start, end, opts } });
+    const w = new Worker(join(__dirname, 'validateWorker.js'), { workerData: { path, start, end, opts, fastPath } });
     w.once('message', (r: PartResult) => {
       resolvePart(r);
       void w.terminate();

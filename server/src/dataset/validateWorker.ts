@@ -4,8 +4,8 @@ import type { ValidateOptions } from './file';
 import { hashingReady } from './hash';
 import { validateRangeSync } from './stream';
 
-const { path, start, end, opts } = workerData as { path: string; start: number; end: number; opts: ValidateOptions };
+const { path, start, end, opts, fastPath } = workerData as { path: string; start: number; end: number; opts: ValidateOptions; fastPath: boolean };
 void hashingReady().then(() => {
-  const part = validateRangeSync(path, start, end, opts);
+  const part = validateRangeSync(path, start, end, opts, { fastPath });
   parentPort!.postMessage(part, [part.hashes.buffer as ArrayBuffer, part.lengths.buffer as ArrayBuffer]);
 });
