@@ -19,7 +19,6 @@
 // SIMD and hashed in place. Measured in docs/benchmarks.md.
 
 let lastLength16: i32 = 0;
-let sawEscape: bool = false;
 
 /** UTF-16 length of the last line `check` accepted (the range of a duplicate diagnostic). */
 export function utf16Length(): i32 {
@@ -36,10 +35,14 @@ export function hash53(p: usize, len: usize): f64 {
   return <f64>(xxh64(p, len) & 0x1fffffffffffff);
 }
 
-/** The line [p, end) in memory; `out` has room for end - p bytes. Returns hash53 of the canonical form, or -1. */
+/**
+ * The line [p0, end) in memory; `out0` has room for end - p0 + 32 bytes. Returns hash53 of the
+ * canonical form, or -1. One pass: each string is checked, unescaped and copied into the
+ * canonical form 16 bytes at a time; only strings with raw non-ASCII bytes are read again, to
+ * validate their UTF-8.
+ */
 export function check(p0: usize, end: usize, out0: usize): f64 {
-  const n16 = utf16Len(p0, end);
-  if (n16 < 0) return -1;
+  let less: usize = 0; // bytes of the line that add no UTF-16 unit
   let p = ws(p0, end);
   if (!byteAt(p, end, 0x7b)) return -1; // {
   p = ws(p + 1, end);
@@ -56,9 +59,8 @@ export function check(p0: usize, end: usize, out0: usize): f64 {
     if (!byteAt(p, end, 0x7b)) return -1;
     p = ws(p + 1, end);
     let role: i32 = 0;
-    let cs: usize = 0;
-    let ce: usize = 0;
-    let escaped = false;
+    let haveContent = false;
+    let text: usize = 0; // where the content's value starts in out
     for (let k = 0; k < 2; k++) {
       if (k == 1) {
         if (!byteAt(p, end, 0x2c)) return -1; // ,
@@ -79,16 +81,21 @@ export function check(p0: usize, end: usize, out0: usize): f64 {
           p += 8;
         } else return -1;
         p = ws(p, end);
-      } else if (cs == 0 && lit(p, end, CONTENT, 9)) {
+      } else if (!haveContent && lit(p, end, CONTENT, 9)) {
         p = ws(p + 9, end);
         if (!byteAt(p, end, 0x3a)) return -1;
         p = ws(p + 1, end);
         if (!byteAt(p, end, 0x22)) return -1;
-        const q = scanString(p + 1, end);
+        // After the role's prefix when the role came first; else after room for the longest prefix.
+        text = role != 0 ? out + roleLength(role) + 1 : out + 10;
+        const q = scanString(p + 1, end, text);
         if (q == 0) return -1;
-        cs = p + 1;
-        ce = q;
-        escaped = sawEscape;
+        if (sawNonAscii) {
+          const l = utf8Less(p + 1, q);
+          if (l < 0) return -1;
+          less += <usize>l;
+        }
+        haveContent = true;
         p = ws(q + 1, end);
       } else return -1;
     }
@@ -96,11 +103,13 @@ export function check(p0: usize, end: usize, out0: usize): f64 {
     p = ws(p + 1, end);
     if (role == 1 && count > 0) return -1;
     if (role == prev) return -1;
-    if (!nonBlank(cs, ce)) return -1;
+    const textEnd = outEnd;
+    if (!nonBlank(text, textEnd)) return -1;
     prev = role;
     count++;
-    out = putRole(out, role);
-    out = escaped ? unescapeInto(out, cs, ce) : copyInto(out, cs, ce);
+    const at = putRole(out, role);
+    if (at != text) memory.copy(at, text, textEnd - text); // the content came first: close the gap
+    out = at + (textEnd - text);
     store<u8>(out, 1);
     out++;
     if (p >= end) return -1;
@@ -114,7 +123,7 @@ export function check(p0: usize, end: usize, out0: usize): f64 {
   if (!byteAt(p, end, 0x7d)) return -1;
   p = ws(p + 1, end);
   if (p != end) return -1;
-  lastLength16 = n16;
+  lastLength16 = <i32>(end - p0 - less);
   return hash53(out0, out - out0);
 }
 
@@ -133,10 +142,11 @@ function byteAt(p: usize, end: usize, b: u8): bool {
   return p < end && load<u8>(p) == b;
 }
 
+/** Whether the n bytes at p (4 <= n <= 16) are the literal at s: two overlapping wide compares. */
 function lit(p: usize, end: usize, s: usize, n: usize): bool {
   if (p + n > end) return false;
-  for (let i: usize = 0; i < n; i++) if (load<u8>(p + i) != load<u8>(s + i)) return false;
-  return true;
+  if (n >= 8) return load<u64>(p) == load<u64>(s) && load<u64>(p + n - 8) == load<u64>(s + n - 8);
+  return load<u32>(p) == load<u32>(s) && load<u32>(p + n - 4) == load<u32>(s + n - 4);
 }
 
 /** JSON whitespace: space, tab, line feed, carriage return. */
@@ -149,47 +159,87 @@ function ws(p: usize, end: usize): usize {
   return p;
 }
 
+let outEnd: usize = 0;
+let sawNonAscii: bool = false;
+
 /**
- * From just after an opening quote: the offset of the closing quote, or 0 when the string is not
- * valid JSON (a raw control character, a bad escape, no end). Sets sawEscape.
+ * From just after an opening quote: checks the string, writes its value (unescaped, as UTF-8) at
+ * `out`, and returns the offset of the closing quote, or 0 when the string is not valid JSON (a
+ * raw control character, a bad escape, no end). Sets outEnd, and sawNonAscii when the string has
+ * raw bytes over 0x7f (their UTF-8 is checked by the caller). Writes up to 16 bytes past outEnd.
  */
-function scanString(p: usize, end: usize): usize {
-  sawEscape = false;
+function scanString(p: usize, end: usize, out: usize): usize {
   const quote = i8x16.splat(0x22);
   const backslash = i8x16.splat(0x5c);
   const space = i8x16.splat(0x20);
+  let high: i32 = 0;
   while (true) {
     if (p + 16 <= end) {
       const v = v128.load(p);
+      v128.store(out, v);
       const m = i8x16.bitmask(v128.or(v128.or(i8x16.eq(v, quote), i8x16.eq(v, backslash)), i8x16.lt_u(v, space)));
       if (m == 0) {
+        high |= i8x16.bitmask(v);
         p += 16;
+        out += 16;
         continue;
       }
-      p += <usize>ctz(m);
+      const n = ctz(m);
+      high |= i8x16.bitmask(v) & ((1 << n) - 1);
+      p += <usize>n;
+      out += <usize>n;
     } else {
       while (p < end) {
         const b = load<u8>(p);
         if (b == 0x22 || b == 0x5c || b < 0x20) break;
+        high |= <i32>b & 0x80;
+        store<u8>(out, b);
         p++;
+        out++;
       }
       if (p >= end) return 0;
     }
     const b = load<u8>(p);
-    if (b == 0x22) return p;
+    if (b == 0x22) {
+      outEnd = out;
+      sawNonAscii = high != 0;
+      return p;
+    }
     if (b < 0x20) return 0;
-    sawEscape = true;
     if (p + 1 >= end) return 0;
     const c = load<u8>(p + 1);
     if (c == 0x75) {
-      if (p + 5 >= end) return 0;
-      if (hexDigit(load<u8>(p + 2)) < 0 || hexDigit(load<u8>(p + 3)) < 0 || hexDigit(load<u8>(p + 4)) < 0 || hexDigit(load<u8>(p + 5)) < 0) return 0;
+      if (!isHex4(p + 2, end)) return 0;
+      let cp = hex4(p + 2);
       p += 6;
-    } else if (c == 0x22 || c == 0x5c || c == 0x2f || c == 0x62 || c == 0x66 || c == 0x6e || c == 0x72 || c == 0x74) {
-      p += 2;
-    } else return 0;
+      if (cp >= 0xd800 && cp <= 0xdbff && p + 1 < end && load<u8>(p) == 0x5c && load<u8>(p + 1) == 0x75 && isHex4(p + 2, end)) {
+        const lo = hex4(p + 2);
+        if (lo >= 0xdc00 && lo <= 0xdfff) {
+          cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+          p += 6;
+        }
+      }
+      if (cp >= 0xd800 && cp <= 0xdfff) cp = 0xfffd; // a lone surrogate, as TextEncoder writes it
+      out = putUtf8(out, cp);
+      continue;
+    }
+    let v: u8 = c; // " \ /
+    if (c == 0x6e) v = 0x0a;
+    else if (c == 0x74) v = 0x09;
+    else if (c == 0x72) v = 0x0d;
+    else if (c == 0x62) v = 0x08;
+    else if (c == 0x66) v = 0x0c;
+    else if (c != 0x22 && c != 0x5c && c != 0x2f) return 0;
+    store<u8>(out, v);
+    out++;
+    p += 2;
   }
   return 0; // not reached
+}
+
+/** Whether four hex digits lie at [p, p + 4) before end. */
+function isHex4(p: usize, end: usize): bool {
+  return p + 4 <= end && hexDigit(load<u8>(p)) >= 0 && hexDigit(load<u8>(p + 1)) >= 0 && hexDigit(load<u8>(p + 2)) >= 0 && hexDigit(load<u8>(p + 3)) >= 0;
 }
 
 function hexDigit(c: u8): i32 {
@@ -210,27 +260,15 @@ function isSpace(cp: u32): bool {
     cp == 0x2028 || cp == 0x2029 || cp == 0x202f || cp == 0x205f || cp == 0x3000 || cp == 0xfeff;
 }
 
-/** Whether the string body [p, end) (valid escapes, valid UTF-8) holds a character that is not \s. */
+/** Whether the string value [p, end) (valid UTF-8, no escapes left) holds a character that is not \s. */
 function nonBlank(p: usize, end: usize): bool {
   while (p < end) {
     const b = <u32>load<u8>(p);
-    if (b == 0x20) {
+    if (b < 0x80) {
+      if (!isSpace(b)) return true;
       p++;
       continue;
     }
-    if (b == 0x5c) {
-      const c = load<u8>(p + 1);
-      if (c == 0x6e || c == 0x74 || c == 0x72 || c == 0x66) {
-        p += 2;
-        continue;
-      }
-      if (c == 0x75 && isSpace(hex4(p + 2))) {
-        p += 6;
-        continue;
-      }
-      return true;
-    }
-    if (b < 0x80) return true;
     let cp: u32;
     let n: usize;
     if (b < 0xe0) {
@@ -246,10 +284,13 @@ function nonBlank(p: usize, end: usize): bool {
   return false;
 }
 
-/** UTF-16 length of the UTF-8 in [p, end), or -1 when it is not valid UTF-8 (the rules of firstInvalidUtf8). */
-function utf16Len(p0: usize, end: usize): i32 {
-  let p = p0;
-  let less: usize = 0; // bytes that add no UTF-16 unit
+/**
+ * For the raw bytes [p, end) of a string: how many bytes add no UTF-16 unit (a two-byte character
+ * is one unit, four bytes are a surrogate pair), or -1 when they are not valid UTF-8 (the rules
+ * of firstInvalidUtf8 in stream.ts). Escapes are ASCII and pass through.
+ */
+function utf8Less(p: usize, end: usize): i32 {
+  let less: usize = 0;
   while (true) {
     while (p + 16 <= end && i8x16.bitmask(v128.load(p)) == 0) p += 16;
     if (p >= end) break;
@@ -278,79 +319,30 @@ function utf16Len(p0: usize, end: usize): i32 {
       cp = (cp << 6) | (c & 0x3f);
     }
     if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return -1;
-    less += need == 3 ? 2 : need; // four bytes are a surrogate pair: two units
+    less += need == 3 ? 2 : need;
     p += need + 1;
   }
-  return <i32>(end - p0 - less);
+  return <i32>less;
 }
 
+function roleLength(role: i32): usize {
+  return role == 1 ? 6 : role == 2 ? 4 : 9;
+}
+
+/** Writes the role's name and a 0 byte at out (exactly that: the content may follow already). */
 function putRole(out: usize, role: i32): usize {
-  let s: usize = ROLE_NAMES;
-  let n: usize = 6;
-  if (role == 2) {
-    s += 6;
-    n = 4;
-  } else if (role == 3) {
-    s += 10;
-    n = 9;
+  if (role == 3) {
+    store<u64>(out, load<u64>(ROLE_NAMES + 10));
+    store<u8>(out + 8, load<u8>(ROLE_NAMES + 18));
+    store<u8>(out + 9, 0);
+    return out + 10;
   }
-  memory.copy(out, s, n);
+  const s: usize = role == 1 ? ROLE_NAMES : ROLE_NAMES + 6;
+  const n: usize = role == 1 ? 6 : 4;
+  store<u32>(out, load<u32>(s));
+  store<u32>(out + n - 4, load<u32>(s + n - 4));
   store<u8>(out + n, 0);
   return out + n + 1;
-}
-
-function copyInto(out: usize, p: usize, end: usize): usize {
-  memory.copy(out, p, end - p);
-  return out + (end - p);
-}
-
-/** Writes the string body [p, end) unescaped, as UTF-8; returns the new end of out. */
-function unescapeInto(out: usize, p: usize, end: usize): usize {
-  const backslash = i8x16.splat(0x5c);
-  while (p < end) {
-    let q = p;
-    while (true) {
-      if (q + 16 <= end) {
-        const m = i8x16.bitmask(i8x16.eq(v128.load(q), backslash));
-        if (m == 0) {
-          q += 16;
-          continue;
-        }
-        q += <usize>ctz(m);
-        break;
-      }
-      while (q < end && load<u8>(q) != 0x5c) q++;
-      break;
-    }
-    out = copyInto(out, p, q);
-    p = q;
-    if (p >= end) break;
-    const c = load<u8>(p + 1);
-    if (c != 0x75) {
-      let v: u8 = c; // " \ /
-      if (c == 0x62) v = 0x08;
-      else if (c == 0x66) v = 0x0c;
-      else if (c == 0x6e) v = 0x0a;
-      else if (c == 0x72) v = 0x0d;
-      else if (c == 0x74) v = 0x09;
-      store<u8>(out, v);
-      out++;
-      p += 2;
-      continue;
-    }
-    let cp = hex4(p + 2);
-    p += 6;
-    if (cp >= 0xd800 && cp <= 0xdbff && p + 6 <= end && load<u8>(p) == 0x5c && load<u8>(p + 1) == 0x75) {
-      const lo = hex4(p + 2);
-      if (lo >= 0xdc00 && lo <= 0xdfff) {
-        cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-        p += 6;
-      }
-    }
-    if (cp >= 0xd800 && cp <= 0xdfff) cp = 0xfffd; // a lone surrogate, as TextEncoder writes it
-    out = putUtf8(out, cp);
-  }
-  return out;
 }
 
 function putUtf8(out: usize, cp: u32): usize {

@@ -51,6 +51,7 @@ export class FastLines {
   readonly chunk: Buffer;
   private readonly x: Exports;
   private readonly memoryBuffer: ArrayBuffer;
+  private readonly chunkAt: number;
   private readonly lineAt: number;
   private readonly line: Buffer;
   private readonly outAt: number;
@@ -64,12 +65,12 @@ export class FastLines {
       },
     });
     this.x = instance.exports as unknown as Exports;
-    const chunkAt = this.x.alloc(chunkBytes);
+    this.chunkAt = this.x.alloc(chunkBytes);
     this.lineAt = this.x.alloc(FAST_MAX_LINE);
-    this.outAt = this.x.alloc(FAST_MAX_LINE);
+    this.outAt = this.x.alloc(FAST_MAX_LINE + 64); // the module writes up to 26 bytes past a line's length
     // Taken after the last alloc: the module never grows its memory again, so the views stay valid.
     this.memoryBuffer = this.x.memory.buffer;
-    this.chunk = Buffer.from(this.memoryBuffer, chunkAt, chunkBytes);
+    this.chunk = Buffer.from(this.memoryBuffer, this.chunkAt, chunkBytes);
     this.line = Buffer.from(this.memoryBuffer, this.lineAt, FAST_MAX_LINE);
   }
 
@@ -78,7 +79,9 @@ export class FastLines {
     const n = end - start;
     if (n > FAST_MAX_LINE) return -1;
     let at: number;
-    if (buf.buffer === this.memoryBuffer) {
+    if (buf === this.chunk) {
+      at = this.chunkAt + start;
+    } else if (buf.buffer === this.memoryBuffer) {
       at = buf.byteOffset + start;
     } else {
       buf.copy(this.line, 0, start, end);
@@ -104,6 +107,6 @@ let shared: FastLines | undefined;
 
 /** One instance per thread, for lines that do not come from its chunk buffer. */
 export function fastLines(): FastLines {
-  shared ??= new FastLines(1 << 20);
+  shared ??= new FastLines(1 << 22);
   return shared;
 }
