@@ -33,6 +33,13 @@ describe('parallel validation', () => {
       assert.deepEqual(parallel, single, `${workers} threads`);
     }
   });
+  it('gives the single-pass report when many small ranges are shared out between the threads', async () => {
+    const single = await validateFile(path, DEFAULT_OPTIONS, { workers: 1 });
+    for (const workers of [2, 3]) {
+      const parallel = await validateFile(path, DEFAULT_OPTIONS, { workers, minParallelBytes: 0, rangeBytes: 4096 });
+      assert.deepEqual(parallel, single, `${workers} threads, 4 KiB ranges`);
+    }
+  });
   it('keeps the cap and the totals the same', async () => {
     const opts = { ...DEFAULT_OPTIONS, maxDiagnostics: 20 };
     const single = await validateFile(path, opts, { workers: 1 });

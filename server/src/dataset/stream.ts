@@ -233,19 +233,46 @@ export function splitPoints(path: string, size: number, parts: number): number[]
   return points;
 }
 
+/** A large file is cut into ranges of about this size, which the threads take in turn. */
+export const RANGE_BYTES = 32 * 1024 * 1024;
+
 /**
- * Validates a file from disk. A large file is cut at line breaks into one range per core: this
- * thread validates the first while worker threads validate the others, and the parts are merged
- * (duplicates across parts included) into exactly the report of a single pass.
+ * Validates a file from disk. A large file is cut at line breaks into ranges of about
+ * RANGE_BYTES; this thread and worker threads each take the next range not yet taken (an atomic
+ * counter), so a worker that starts late, or a core that is busy, takes fewer. The parts are
+ * merged in file order (duplicates across parts included) into exactly the report of one pass.
  */
-export async function validateFile(path: string, opts: ValidateOptions, { workers = defaultWorkers(), minParallelBytes = PARALLEL_MIN_BYTES, fastPath = true }: ValidateRun & { workers?: number; minParallelBytes?: number } = {}): Promise<FileReport> {
+export async function validateFile(path: string, opts: ValidateOptions, { workers = defaultWorkers(), minParallelBytes = PARALLEL_MIN_BYTES, fastPath = true, rangeBytes = RANGE_BYTES }: ValidateRun & { workers?: number; minParallelBytes?: number; rangeBytes?: number } = {}): Promise<FileReport> {
   await hashingReady();
   const size = statSync(path).size;
   if (workers < 2 || size < minParallelBytes) return validateChunks(createReadStream(path, { highWaterMark: CHUNK }), opts, { fastPath });
-  const points = splitPoints(path, size, workers);
-  const remote = points.slice(1, -1).map((start, k) => runPartInWorker(path, start, points[k + 2]!, opts, fastPath));
-  const local = validateRangeSync(path, 0, points[1]!, opts, { fastPath });
-  return mergeParts([local, ...(await Promise.all(remote))], opts);
+  const points = splitPoints(path, size, Math.max(workers, Math.ceil(size / rangeBytes)));
+  const ranges = points.length - 1;
+  const work: RangeWork = { path, points, next: new Int32Array(new SharedArrayBuffer(4)), opts, fastPath };
+  const parts: PartResult[] = [];
+  const remote = Array.from({ length: Math.min(workers, ranges) - 1 }, () => runRangesInWorker(work, parts));
+  takeRanges(work, (k, part) => {
+    parts[k] = part;
+  });
+  await Promise.all(remote);
+  return mergeParts(parts, opts);
+}
+
+/** What a validation worker is given: the ranges, and the counter through which the threads share them out. */
+export interface RangeWork {
+  path: string;
+  points: number[];
+  next: Int32Array;
+  opts: ValidateOptions;
+  fastPath: boolean;
+}
+
+/** Takes ranges until none is left, on the calling thread; calls back with each part. */
+export function takeRanges(work: RangeWork, onPart: (k: number, part: PartResult) => void): void {
+  const ranges = work.points.length - 1;
+  for (let k = Atomics.add(work.next, 0, 1); k < ranges; k = Atomics.add(work.next, 0, 1)) {
+    onPart(k, validateRangeSync(work.path, work.points[k]!, work.points[k + 1]!, work.opts, { fastPath: work.fastPath }));
+  }
 }
 
 function defaultWorkers(): number {
@@ -253,12 +280,14 @@ function defaultWorkers(): number {
 }
 
 /** The worker script sits beside this module: dist/validateWorker.js in the bundles, validateWorker.js in out/. */
-function runPartInWorker(path: string, start: number, end: number, opts: ValidateOptions, fastPath: boolean): Promise<PartResult> {
-  return new Promise((resolvePart, reject) => {
-    const w = new Worker(join(__dirname, 'validateWorker.js'), { workerData: { path, start, end, opts, fastPath } });
-    w.once('message', (r: PartResult) => {
-      resolvePart(r);
-      void w.terminate();
+function runRangesInWorker(work: RangeWork, parts: PartResult[]): Promise<void> {
+  return new Promise((done, reject) => {
+    const w = new Worker(join(__dirname, 'validateWorker.js'), { workerData: work });
+    w.on('message', (m: { k: number; part: PartResult } | 'done') => {
+      if (m === 'done') {
+        done();
+        void w.terminate();
+      } else parts[m.k] = m.part;
     });
     w.once('error', reject);
     w.once('exit', (code) => {

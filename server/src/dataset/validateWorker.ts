@@ -1,11 +1,10 @@
-/** Worker thread: validates one byte range of a file and posts its part back (typed arrays transferred). */
+/** Worker thread: takes byte ranges of a file until none is left, and posts each part back (typed arrays transferred). */
 import { parentPort, workerData } from 'node:worker_threads';
-import type { ValidateOptions } from './file';
 import { hashingReady } from './hash';
-import { validateRangeSync } from './stream';
+import { takeRanges, type RangeWork } from './stream';
 
-const { path, start, end, opts, fastPath } = workerData as { path: string; start: number; end: number; opts: ValidateOptions; fastPath: boolean };
+const work = workerData as RangeWork;
 void hashingReady().then(() => {
-  const part = validateRangeSync(path, start, end, opts, { fastPath });
-  parentPort!.postMessage(part, [part.hashes.buffer as ArrayBuffer, part.lengths.buffer as ArrayBuffer]);
+  takeRanges(work, (k, part) => parentPort!.postMessage({ k, part }, [part.hashes.buffer as ArrayBuffer, part.lengths.buffer as ArrayBuffer]));
+  parentPort!.postMessage('done');
 });
