@@ -28,10 +28,14 @@ GNU_TIME = '/usr/bin/time'
 
 
 def commands(file: str) -> dict[str, list[str]]:
-    return {
+    cmds = {
         'lora-queue': ['node', str(ROOT / 'bin' / 'lora-queue.js'), 'validate', '--format', 'json', file],
         'python-peer': [sys.executable, str(ROOT / 'bench' / 'validate' / 'peer_validate.py'), file],
     }
+    # BASELINE=path/to/another/checkout's bin/lora-queue.js also times that build, in the same rotation.
+    if os.environ.get('BASELINE'):
+        cmds['baseline'] = ['node', os.environ['BASELINE'], 'validate', '--format', 'json', file]
+    return cmds
 
 
 def run_once(cmd: list[str]) -> dict:
@@ -96,6 +100,8 @@ def measure(file: str, runs: int, warmup: int) -> dict:
     # Speed ratio ours/peer (MB/s over MB/s = peer time / our time), pair by pair.
     ratios = [p['wall_s'] / o['wall_s'] for o, p in zip(results['lora-queue'], results['python-peer'])]
     out['speed_ratio'] = stats(ratios)
+    if 'baseline' in results:
+        out['baseline_speed_ratio'] = stats([p['wall_s'] / o['wall_s'] for o, p in zip(results['baseline'], results['python-peer'])])
     return out
 
 
@@ -105,11 +111,13 @@ def table(rows: list[dict]) -> str:
     lines = [head]
     for r in rows:
         name = Path(r['file']).name
-        for tool in ('lora-queue', 'python-peer'):
+        for tool in ('lora-queue', 'baseline', 'python-peer'):
+            if tool not in r:
+                continue
             t = r[tool]
             w = t['wall_s']
-            ratio = r['speed_ratio']
-            rs = f'**{ratio["median"]:.2f}×** ({ratio["min"]:.2f}–{ratio["max"]:.2f})' if tool == 'lora-queue' else ''
+            ratio = r['speed_ratio'] if tool == 'lora-queue' else r.get('baseline_speed_ratio')
+            rs = f'**{ratio["median"]:.2f}×** ({ratio["min"]:.2f}–{ratio["max"]:.2f})' if ratio and tool != 'python-peer' else ''
             lines.append(f'| {name} | {r["bytes"] / 1e6:,.0f} MB | {tool} | {w["median"]:.2f} ({w["min"]:.2f}–{w["max"]:.2f}) '
                          f'| {t["mb_per_s"]:.1f} | {t["cpu_s"]["median"]:.2f} | {t["peak_rss_mib"]["median"]:.1f} | {rs} |')
     return '\n'.join(lines)

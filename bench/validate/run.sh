@@ -6,6 +6,7 @@
 #   RUNS=7 bash bench/validate/run.sh     # override the number of timed runs (every file)
 #   bash bench/validate/run.sh --wait-quiet   # first wait (up to 10 min) for the 1-min load average < 0.5
 #   SKIP_BUILD=1 bash bench/validate/run.sh   # time dist/ as it is, even if sources are newer
+#   BASELINE=/tmp/old/bin/lora-queue.js bash bench/validate/run.sh   # also time another build, in the same rotation
 #
 # Needs: node >= 20.5, python3, GNU time (`apt-get install -y time`), prose for the data
 # (`apt-get install -y fortunes`). Builds dist/ when it is missing or older than the sources,
@@ -21,7 +22,7 @@ for a in "$@"; do
   case "$a" in
     --quick) quick=1 ;;
     --wait-quiet) wait_quiet=1 ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $a" >&2; exit 2 ;;
   esac
 done
@@ -29,7 +30,7 @@ done
 if [ ! -x /usr/bin/time ]; then echo "run.sh: /usr/bin/time is missing: apt-get install -y time" >&2; exit 2; fi
 
 # Build when dist/cli.js is missing or any source is newer than it.
-if [ "${SKIP_BUILD:-0}" != 1 ] && { [ ! -f dist/cli.js ] || [ -n "$(find server/src common -newer dist/cli.js -name '*.ts' -print -quit 2>/dev/null)" ]; }; then
+if [ "${SKIP_BUILD:-0}" != 1 ] && { [ ! -f dist/cli.js ] || [ -n "$(find server/src server/wasm common -newer dist/cli.js -name '*.ts' -print -quit 2>/dev/null)" ]; }; then
   echo "building (npm run build)..." >&2
   npm run build >&2
 fi
