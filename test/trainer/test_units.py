@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import pytest
 import torch
@@ -111,6 +112,20 @@ def test_event_writer_appends_whole_lines_from_threads(tmp_path):
     assert len(steps) == 200 and all(e["loss"] is None for e in steps)  # NaN is not JSON
     assert any(e["type"] == "heartbeat" for e in events)
     assert all(isinstance(e["time"], float) for e in events)
+
+
+def test_event_writer_writes_no_heartbeat_after_done_or_error(tmp_path):
+    for last in ("done", "error"):
+        path = tmp_path / f"{last}.jsonl"
+        w = EventWriter(path, heartbeat_seconds=0.005)
+        w.start_heartbeat()
+        time.sleep(0.05)
+        w.emit(last, stopped=True)
+        time.sleep(0.05)  # ten heartbeat periods before the writer is closed
+        w.close()
+        events = [json.loads(line) for line in path.read_text().splitlines()]
+        assert any(e["type"] == "heartbeat" for e in events)
+        assert events[-1]["type"] == last, [e["type"] for e in events[-3:]]
 
 
 def test_publish_dir_replaces_atomically(tmp_path):

@@ -51,8 +51,12 @@ class EventWriter:
         event.update(_clean(fields))
         line = json.dumps(event, ensure_ascii=False, allow_nan=False)
         with self._lock:
-            if self._fh.closed:
+            # `done` and `error` end the stream: a heartbeat thread that woke just after one of
+            # them writes nothing more (the engine and the tests read the last event as the end).
+            if self._fh.closed or (type_ == "heartbeat" and self._stop.is_set()):
                 return event
+            if type_ in ("done", "error"):
+                self._stop.set()
             self._fh.write(line + "\n")
             self._fh.flush()
             try:
