@@ -1,6 +1,6 @@
 /** The engine inside the language server: owner, follower, untrusted; state pushed, commands applied. */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -55,6 +55,12 @@ describe('the engine in the language server', () => {
     const paused = (await follower.conn.sendRequest('loraQueue/command', { type: 'pause' })) as QueueCommandRequest.Result;
     assert.ok(paused.ok, paused.message);
     await owner.state<State>((s) => s.status?.paused === true);
+
+    // A file dropped into the inbox changes no state.json, only queue/: both windows show it queued.
+    const staged = join(dir, 'second.jsonl.part');
+    writeFileSync(staged, [ex(4), ex(5)].join('\n') + '\n');
+    renameSync(staged, join(dir, '.lora-queue', 'inbox', 'second.jsonl'));
+    for (const w of [owner, follower]) await w.state<State>((s) => s.status?.queue.some((q) => q.name === 'second.jsonl') === true, 10_000);
   });
 
   it('starts no engine in an untrusted workspace, and says why', async () => {

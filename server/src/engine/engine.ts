@@ -27,10 +27,10 @@ import { ensureLayout, rootPaths, type RootPaths } from './paths';
 import { findProcessesByJob, isProcessAlive } from './proc';
 import { loadState, peekState, saveState } from './state';
 import { logTail, RunHandle } from './supervisor';
-import { currentAdapter, liveBase, snapshotAfterSuccess, verifySnapshotsAtStart } from './snapshots';
+import { currentAdapter, liveBase, snapshotAfterSuccess, snapshotsDir, verifySnapshotsAtStart } from './snapshots';
 import { Consolidator, rollbackLive } from './consolidate';
 import { chooseCheckpoint } from './checkpoints';
-import { baseIdFromPath } from './models';
+import { baseIdFromPath, modelsDir } from './models';
 import { blockedBecause, decideAfterEnd, maxBackoffMs, pickNext, withApplied, withError, withHistory, withPause, withResume, withStop } from './transitions';
 import type { Command, EngineState, RunRecord } from './types';
 
@@ -64,6 +64,7 @@ export class Engine extends EventEmitter {
   readonly log: EngineLog;
   role: Role = 'follower';
   holder: LockRecord | undefined;
+  private folderStamp: string | undefined;
   state: EngineState;
   private config: Config;
   private readonly configFile: string;
@@ -224,6 +225,7 @@ export class Engine extends EventEmitter {
             this.state = seen;
             this.emit('state', seen);
           }
+          this.watchFolders();
           return;
         }
         const before = this.holder;
@@ -251,6 +253,7 @@ export class Engine extends EventEmitter {
       const resumed = this.resources.whilePaused(this.resourceEnv(), this.state);
       if (resumed) { this.state = resumed; this.save(); }
       this.maybeStartRun();
+      this.watchFolders();
       if (Date.now() - this.lastPrune > 3_600_000) {
         this.lastPrune = Date.now();
         this.log.prune(this.config.logs.keepDays);
@@ -258,6 +261,30 @@ export class Engine extends EventEmitter {
     } catch (e) {
       this.fail(`tick: ${(e as Error).stack ?? String(e)}`);
     }
+  }
+
+  /**
+   * What the views show lives partly outside state.json: datasets that intake moves into queue/,
+   * a priority in a sidecar, current.json after a rollback or a consolidation, new snapshots and
+   * models. A folder's mtime changes when an entry is added, removed or renamed in (sidecars and
+   * current.json are written by rename), so one stat per folder a tick sees every such change;
+   * `files` then tells the language server to push the views again (both owner and follower).
+   */
+  private watchFolders(): void {
+    const p = this.paths;
+    let stamp = '';
+    for (const f of [p.queue, p.processing, p.done, p.failed, snapshotsDir(p), modelsDir(p), p.current]) {
+      try {
+        const st = statSync(f);
+        stamp += `${st.ino}:${st.mtimeMs}:${st.size};`;
+      } catch {
+        stamp += '-;';
+      }
+    }
+    if (stamp === this.folderStamp) return;
+    const first = this.folderStamp === undefined;
+    this.folderStamp = stamp;
+    if (!first) this.emit('files');
   }
 
   private fail(message: string): void {

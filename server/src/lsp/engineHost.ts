@@ -39,6 +39,7 @@ export class EngineHost {
       const role = this.engine.start();
       this.log(`engine ${role === 'owner' ? 'owns' : 'follows'} ${this.engine.paths.root}`);
       this.engine.on('state', () => this.schedulePush());
+      this.engine.on('files', () => this.schedulePush());
       const engine = this.engine;
       this.feed = new LossFeed(engine.paths.runs, () => engine.state.current?.runId ?? null, (p) => {
         void this.connection.sendNotification(LossProgressNotification.method, p);
