@@ -122,9 +122,10 @@ def sentence_pool() -> tuple[list[str], str]:
 
 
 class Generator:
-    def __init__(self, pool: list[str], seed: int):
+    def __init__(self, pool: list[str], seed: int, tools: bool = False):
         self.pool = pool
         self.rng = random.Random(seed)
+        self.tools = tools
 
     def sentences(self, lo: int, hi: int) -> list[str]:
         r = self.rng
@@ -160,6 +161,15 @@ class Generator:
         for _ in range(r.choice((1, 1, 1, 2, 2, 3))):
             messages.append({'role': 'user', 'content': self.user()})
             messages.append({'role': 'assistant', 'content': self.assistant()})
+        if self.tools:
+            # The last turn goes through a tool: a call, its result, then the answer.
+            answer = messages.pop()
+            call_id = f'call_{r.getrandbits(48):012x}'
+            query = ' '.join(self.sentences(1, 1))
+            messages.append({'role': 'assistant', 'content': None, 'tool_calls': [
+                {'id': call_id, 'type': 'function', 'function': {'name': 'search_notes', 'arguments': json.dumps({'query': query, 'limit': r.randint(1, 9)})}}]})
+            messages.append({'role': 'tool', 'tool_call_id': call_id, 'content': json.dumps({'results': self.sentences(1, 3)})})
+            messages.append(answer)
         return {'messages': messages}
 
 
@@ -178,13 +188,13 @@ def up_to_date(path: Path, want: dict) -> bool:
     return all(have.get(k) == v for k, v in want.items()) and path.stat().st_size == have.get('bytes')
 
 
-def write_file(path: Path, target: int, seed: int, pool: list[str], corpus: str) -> None:
-    want = {'generator': GENERATOR_VERSION, 'seed': seed, 'target_bytes': target, 'corpus': corpus}
+def write_file(path: Path, target: int, seed: int, pool: list[str], corpus: str, tools: bool = False) -> None:
+    want = {'generator': GENERATOR_VERSION, 'seed': seed, 'target_bytes': target, 'corpus': corpus, **({'tools': True} if tools else {})}
     if up_to_date(path, want):
         print(f'{path}: up to date ({path.stat().st_size:,} bytes)', file=sys.stderr)
         return
     # Each size gets its own stream of examples, derived from the seed and the size.
-    gen = Generator(pool, seed * 1_000_003 + target)
+    gen = Generator(pool, seed * 1_000_003 + target, tools)
     seen: set[bytes] = set()
     redraws = 0
     written = lines = 0
@@ -215,12 +225,15 @@ def main() -> None:
     ap.add_argument('out_dir', type=Path)
     ap.add_argument('--sizes', default='125M,1G', help='comma-separated sizes, decimal units (default 125M,1G)')
     ap.add_argument('--seed', type=int, default=1)
+    ap.add_argument('--tools', action='store_true',
+                    help='every example ends with a tool call and its result (chat-tools-SIZE.jsonl): lines the fast path declines')
     args = ap.parse_args()
     args.out_dir.mkdir(parents=True, exist_ok=True)
     pool, corpus = sentence_pool()
     for name in args.sizes.split(','):
         name = name.strip()
-        write_file(args.out_dir / f'chat-{name}.jsonl', parse_size(name), args.seed, pool, corpus)
+        stem = 'chat-tools' if args.tools else 'chat'
+        write_file(args.out_dir / f'{stem}-{name}.jsonl', parse_size(name), args.seed, pool, corpus, args.tools)
 
 
 if __name__ == '__main__':
