@@ -110,11 +110,18 @@ def make_job(root: Path, model: Path, dataset: Path, name: str = "run", **overri
     return job
 
 
-def start_trainer(root: Path, job: dict) -> Run:
+def torchrun(nproc: int) -> list[str]:
+    """The launcher prefix for ``nproc`` CPU processes (gloo on loopback), as a user's trainer.command has it."""
+    return [PYTHON, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc)]
+
+
+def start_trainer(root: Path, job: dict, launcher: Optional[list[str]] = None, env: Optional[dict] = None) -> Run:
     job_path = Path(job["events"]).parent / "job.json"
     job_path.write_text(json.dumps(job, indent=2))
-    proc = subprocess.Popen([PYTHON, "-m", "lora_queue_trainer", "--job", str(job_path)], cwd=root,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    argv = (launcher or [PYTHON]) + ["-m", "lora_queue_trainer", "--job", str(job_path)]
+    # One thread per process: two processes on a 2-core machine must not fight over the cores.
+    full_env = {**os.environ, **({"OMP_NUM_THREADS": "1"} if launcher else {}), **(env or {})}
+    proc = subprocess.Popen(argv, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env)
     run = Run(root=root, job=job, proc=proc)
     run.seconds = time.time()
     return run
@@ -132,8 +139,9 @@ def wait(run: Run, timeout: float = 180) -> Run:
     return run
 
 
-def run_trainer(root: Path, job: dict, timeout: float = 180) -> Run:
-    return wait(start_trainer(root, job), timeout)
+def run_trainer(root: Path, job: dict, timeout: float = 180, launcher: Optional[list[str]] = None,
+                env: Optional[dict] = None) -> Run:
+    return wait(start_trainer(root, job, launcher, env), timeout)
 
 
 def wait_for_event(run: Run, pred, timeout: float = 120) -> dict:

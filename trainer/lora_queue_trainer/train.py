@@ -3,6 +3,7 @@
 Command lines (cwd is the queue root):
 
     python -m lora_queue_trainer --job runs/<run_id>/job.json
+    torchrun --standalone --nproc_per_node N -m lora_queue_trainer --job runs/<run_id>/job.json
     python -m lora_queue_trainer.merge --base BASE --adapter ADAPTER --out OUT
 
 The job file, the events protocol, hyperparameters, checkpoint layout, signals
@@ -32,6 +33,7 @@ from typing import Any, Optional
 
 from .config import ConfigError, Hyperparameters, Job, events_path_from_job_file, load_job
 from .data import DataError
+from .distributed import Dist, NullEvents, RankLost, shard
 from .events import EventWriter
 from .masking import IGNORE_INDEX, TemplateError
 
@@ -94,8 +96,11 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     stop = StopRequest()
     stop.install()
+    # Under a launcher (torchrun, accelerate launch) every process runs this; rank 0 alone writes
+    # events.jsonl, checkpoints and the adapter (distributed.py).
+    dist = Dist.from_env()
     events_path = events_path_from_job_file(args.job)
-    events = EventWriter(events_path) if events_path else None
+    events = (EventWriter(events_path) if dist.is_main else NullEvents()) if events_path else None
     job: Optional[Job] = None
     try:
         if events is not None:
@@ -104,24 +109,28 @@ def main(argv: Optional[list[str]] = None) -> int:
             events.start_heartbeat()
         job = load_job(args.job)
         assert events is not None
-        Trainer(job, events, stop).run()
+        Trainer(job, events, stop, dist).run()
         return 0
     except Exception as exc:  # every failure becomes one named error event
         kind, message = classify(exc, job.hyperparameters if job else None)
-        if kind == "other":
+        if kind == "other" and not isinstance(exc, (RankLost, TrainerFailure)):
             traceback.print_exc(file=sys.stderr)
-        print(f"error {kind}: {message}", file=sys.stderr, flush=True)
+        prefix = f"[rank {dist.rank}] " if dist.enabled else ""
+        print(f"{prefix}error {kind}: {message}", file=sys.stderr, flush=True)
         if events is not None:
             events.emit("error", kind=kind, message=message)
         return EXIT_CODES[kind]
     finally:
         if events is not None:
             events.close()
+        dist.close()
 
 
 def classify(exc: BaseException, hp: Optional[Hyperparameters] = None) -> tuple[str, str]:
     if isinstance(exc, TrainerFailure):
         return exc.kind, str(exc)
+    if isinstance(exc, RankLost):
+        return "other", str(exc)
     if isinstance(exc, (ConfigError, TemplateError)):
         return "config", str(exc)
     if isinstance(exc, DataError):
@@ -136,11 +145,13 @@ def classify(exc: BaseException, hp: Optional[Hyperparameters] = None) -> tuple[
 
 
 class Trainer:
-    def __init__(self, job: Job, events: EventWriter, stop: StopRequest):
+    def __init__(self, job: Job, events, stop: StopRequest, dist: Optional[Dist] = None):
         self.job = job
         self.hp: Hyperparameters = job.hyperparameters
         self.events = events
         self.stop = stop
+        self.dist = dist or Dist()
+        self.stop_agreed = False  # with several processes: a stop request seen by any rank this step
         # Tokens processed by this run (not by the run it resumed from): the usage ledger's count.
         self.tokens_seen = 0
 
@@ -165,7 +176,13 @@ class Trainer:
         import torch
 
         if torch.cuda.is_available():
-            device = torch.device("cuda", 0)
+            # Under a launcher each process takes the GPU of its local rank.
+            index = self.dist.local_rank if self.dist.enabled else 0
+            if index >= torch.cuda.device_count():
+                raise TrainerFailure("gpu_unavailable", f"local rank {index} has no GPU: torch sees "
+                                     f"{torch.cuda.device_count()} (check CUDA_VISIBLE_DEVICES and --nproc_per_node)")
+            torch.cuda.set_device(index)
+            device = torch.device("cuda", index)
         else:
             if self.hp.requireGpu:
                 raise TrainerFailure("gpu_unavailable", "requireGpu is true but torch sees no usable CUDA device "
@@ -196,6 +213,7 @@ class Trainer:
         torch.manual_seed(hp.seed)
         device, use_bf16 = self._pick_device()
         self.device, self.use_bf16 = device, use_bf16
+        self.dist.init(device)
 
         from transformers import AutoModelForCausalLM, AutoTokenizer
         from transformers.utils import logging as hf_logging
@@ -221,15 +239,15 @@ class Trainer:
         train, evals = self._split(examples)
         if hp.packing:
             train = pack_examples(train, hp.maxSeqLength)
-        if self.stop:
+        if self.dist.any(bool(self.stop)):
             return self._stop_before_training()
         self.train_set, self.eval_set = train, evals
-        self.nb = batches_per_epoch(len(train), hp.batchSize)
+        # One optimizer step takes batchSize × gradientAccumulation × world size rows of the
+        # epoch's order (the global batch); each process trains its share of them.
+        self.rows_per_step = hp.batchSize * hp.gradientAccumulation * self.dist.world_size
+        self.nb = batches_per_epoch(len(train), hp.batchSize * self.dist.world_size)
         self.steps_per_epoch = math.ceil(self.nb / hp.gradientAccumulation)
-        total = math.ceil(hp.epochs * self.steps_per_epoch)
-        if hp.maxSteps is not None:
-            total = min(total, hp.maxSteps)
-        self.total_steps = max(1, total)
+        self.total_steps = self._total_steps(0, 0, 0)
 
         self._phase("loading_model")
         dtype = torch.bfloat16 if use_bf16 else torch.float32
@@ -245,33 +263,68 @@ class Trainer:
         if not params:
             raise ConfigError("no trainable parameters: check hyperparameters.targetModules")
         self.params = params
+        if self.dist.enabled:
+            # Every rank starts from rank 0's weights (the same seed gives the same LoRA init, but a
+            # launcher's ranks need not share one library build), then draws its own dropout.
+            self._phase("waiting_for_ranks")
+            self.dist.broadcast_(params)
+            torch.manual_seed(hp.seed + 1000003 * self.dist.rank)
         self.optimizer = torch.optim.AdamW(params, lr=hp.learningRate, weight_decay=hp.weightDecay)
         from transformers import get_scheduler
 
+        self.step, self.epoch, self.pos = 0, 0, 0  # pos: rows of this epoch's order already trained
+        self.last_loss: Optional[float] = None
+        saved = self._read_checkpoint(job.resume_from) if job.resume_from else None
+        if saved is not None:
+            # Before the scheduler exists: its schedule spans the steps the run will really take.
+            self.total_steps = self._total_steps(self.step, self.epoch, self.pos)
         self.scheduler = get_scheduler(hp.lrScheduler, self.optimizer, num_warmup_steps=hp.warmupSteps,
                                        num_training_steps=self.total_steps)
-        self.step, self.epoch, self.pos = 0, 0, 0
-        self.last_loss: Optional[float] = None
-        if job.resume_from:
-            self._restore(job.resume_from)
+        if saved is not None:
+            self._restore(job.resume_from, saved)
 
         n_trainable = sum(p.numel() for p in params)
         self.events.emit(
-            "start", total_steps=self.total_steps, world_size=1, device=self._device_name(),
+            "start", total_steps=self.total_steps, world_size=self.dist.world_size, device=self._device_name(),
             run_id=job.run_id, resumed_from_step=self.step if job.resume_from else None,
             train_examples=len(train), eval_examples=len(evals), trainable_parameters=n_trainable,
             bf16=use_bf16, setup_seconds=round(time.time() - t0, 3),
         )
-        print(f"start: {len(train)} train rows, {len(evals)} eval, {self.total_steps} steps, "
-              f"device {self._device_name()}, bf16 {use_bf16}, trainable params {n_trainable}", flush=True)
+        self._say(f"start: {len(train)} train rows, {len(evals)} eval, {self.total_steps} steps, "
+                  f"device {self._device_name()}, bf16 {use_bf16}, trainable params {n_trainable}")
         self._train_loop()
+
+    def _say(self, line: str) -> None:
+        """A trainer.log line: every process of a launched run shares the log, rank 0 speaks for them."""
+        if self.dist.is_main:
+            print(line, flush=True)
+
+    def _total_steps(self, step: int, epoch: int, pos: int) -> int:
+        """Optimizer steps of the whole run, counted from step ``step`` at row ``pos`` of epoch
+        ``epoch``. From the start it is ceil(epochs × steps per epoch); a checkpoint written with
+        another global batch (another number of processes) is continued with the steps its
+        remaining rows take now."""
+        hp = self.hp
+        n = len(self.train_set)
+        total = math.ceil(hp.epochs * self.steps_per_epoch)
+        if step:
+            done = epoch * self.steps_per_epoch + pos / self.rows_per_step
+            if abs(done - step) > 1e-9:
+                total = step + max(1, math.ceil(hp.epochs * self.steps_per_epoch - done - 1e-9))
+            if pos >= n:
+                total = max(total, step)
+        if hp.maxSteps is not None:
+            total = min(total, hp.maxSteps)
+        return max(1, total)
 
     def _device_name(self) -> str:
         import torch
 
+        w = self.dist.world_size
         if self.device.type == "cuda":
-            return f"cuda:0 ({torch.cuda.get_device_name(0)})"
-        return "cpu"
+            name = f"cuda:{self.device.index} ({torch.cuda.get_device_name(self.device)})"
+            return name if w == 1 else f"{w} × cuda, rank 0 on {name}, {self.dist.backend}"
+        return "cpu" if w == 1 else f"{w} × cpu, {self.dist.backend}"
 
     def _split(self, examples):
         hp = self.hp
@@ -320,25 +373,41 @@ class Trainer:
             state["cuda"] = torch.cuda.get_rng_state_all()
         return state
 
-    def _restore(self, path: str) -> None:
+    def _read_checkpoint(self, path: str) -> dict:
+        """A checkpoint's state, and the run's position taken from it."""
         import torch
 
         # weights_only: the state holds only tensors and plain containers, so a
         # tampered checkpoint cannot run code through pickle.
         st = torch.load(os.path.join(path, STATE_PT), map_location="cpu", weights_only=True)
+        self.step, self.epoch = st["step"], st["epoch"]
+        # Rows of the epoch's order trained; checkpoints from before several processes counted
+        # micro-batches of one process instead.
+        self.pos = st["rows_in_epoch"] if "rows_in_epoch" in st else st["batch_in_epoch"] * self.hp.batchSize
+        self.last_loss = st.get("last_loss")
+        return st
+
+    def _restore(self, path: str, st: dict) -> None:
+        import torch
+
         self.optimizer.load_state_dict(st["optimizer"])
         self.scheduler.load_state_dict(st["scheduler"])
-        self.step, self.epoch, self.pos = st["step"], st["epoch"], st["batch_in_epoch"]
-        self.last_loss = st.get("last_loss")
         rng = st["rng"]
         random.setstate(rng["python"])
         torch.set_rng_state(rng["torch"])
-        if "cuda" in rng and self.device.type == "cuda":
+        if "cuda" in rng and self.device.type == "cuda" and not self.dist.enabled:
             torch.cuda.set_rng_state_all(rng["cuda"])
+        if self.dist.enabled:
+            # The checkpoint holds rank 0's generator; the other ranks draw their own dropout.
+            torch.manual_seed(self.hp.seed + 1000003 * self.dist.rank + self.step)
         if st.get("train_rows") != len(self.train_set):
-            print(f"warning: checkpoint saw {st.get('train_rows')} training rows, dataset now has "
-                  f"{len(self.train_set)}; the data position is kept as is", flush=True)
-        print(f"resumed from {path} at step {self.step} (epoch {self.epoch}, batch {self.pos})", flush=True)
+            self._say(f"warning: checkpoint saw {st.get('train_rows')} training rows, dataset now has "
+                      f"{len(self.train_set)}; the data position is kept as is")
+        saved_world = st.get("world_size", 1)
+        if saved_world != self.dist.world_size:
+            self._say(f"note: checkpoint written by {saved_world} process(es), resumed on {self.dist.world_size}: "
+                      f"{self.total_steps - self.step} more step(s) of {self.rows_per_step} rows")
+        self._say(f"resumed from {path} at step {self.step} (epoch {self.epoch}, row {self.pos})")
 
     def _save_checkpoint(self) -> str:
         import torch
@@ -347,10 +416,13 @@ class Trainer:
 
         root = Path(self.job.checkpoint_root)
         final = root / f"step-{self.step}"
+        if not self.dist.is_main:
+            return str(final.resolve())  # rank 0 writes it: every rank holds the same weights
         tmp = temp_sibling(final)
         self.model.save_pretrained(tmp)
         state = {
-            "step": self.step, "epoch": self.epoch, "batch_in_epoch": self.pos,
+            "step": self.step, "epoch": self.epoch, "rows_in_epoch": self.pos,
+            "batch_in_epoch": self.pos // self.hp.batchSize, "world_size": self.dist.world_size,
             "total_steps": self.total_steps, "train_rows": len(self.train_set),
             "last_loss": self.last_loss, "run_id": self.job.run_id,
         }
@@ -359,7 +431,7 @@ class Trainer:
         (tmp / STATE_JSON).write_text(json.dumps({**state, "hyperparameters": asdict(self.hp)}, indent=2))
         publish_dir(tmp, final)
         self.events.emit("checkpoint", step=self.step, path=str(final.resolve()))
-        print(f"checkpoint step {self.step}: {final}", flush=True)
+        self._say(f"checkpoint step {self.step}: {final}")
         self._prune(root, keep=final)
         return str(final.resolve())
 
@@ -380,6 +452,8 @@ class Trainer:
         from .fsutil import publish_dir, temp_sibling
 
         out = Path(self.job.output_dir)
+        if not self.dist.is_main:
+            return str(out.resolve())
         tmp = temp_sibling(out)
         self.model.save_pretrained(tmp)
         publish_dir(tmp, out)
@@ -417,35 +491,48 @@ class Trainer:
             f"or enable gradientCheckpointing. {detail}")
 
     def _train_step(self, order) -> tuple[float, float, int]:
-        """One optimizer step over up to gradientAccumulation micro-batches.
-        Returns (mean loss per trained token, grad norm, tokens processed)."""
+        """One optimizer step over up to gradientAccumulation micro-batches of the global batch
+        (this process's share of each). Returns (mean loss per trained token over the global
+        batch, grad norm, tokens processed by all processes)."""
         import torch
 
-        hp = self.hp
-        windows = []
-        for b in range(self.pos, min(self.pos + hp.gradientAccumulation, self.nb)):
-            idx = order[b * hp.batchSize:(b + 1) * hp.batchSize]
-            windows.append([self.train_set[i] for i in idx])
-        # Normalise by the trained tokens of the whole window so accumulation
-        # gives the same gradient as one big batch.
-        n_trained = sum(1 for rows in windows for r in rows for x in r.labels[1:] if x != IGNORE_INDEX)
-        n_tokens = sum(len(r.input_ids) for rows in windows for r in rows)
+        hp, dist = self.hp, self.dist
+        micro = hp.batchSize * dist.world_size
+        window = order[self.pos:self.pos + self.rows_per_step]
+        global_batches = [window[i:i + micro] for i in range(0, len(window), micro)]
+        # Normalise by the trained tokens of the whole global batch (every process knows it: every
+        # process holds the whole tokenised dataset), so accumulation and several processes give
+        # the same gradient as one big batch.
+        rows_all = [self.train_set[i] for i in window]
+        n_trained = sum(1 for r in rows_all for x in r.labels[1:] if x != IGNORE_INDEX)
+        n_tokens = sum(len(r.input_ids) for r in rows_all)
         total = 0.0
+        failure: Optional[TrainerFailure] = None
         self.optimizer.zero_grad(set_to_none=True)
-        for rows in windows:
+        for gb in global_batches:
+            rows = [self.train_set[i] for i in shard(gb, dist.rank, dist.world_size, hp.batchSize)]
+            if not rows:
+                continue  # a short last batch: this process contributes a zero gradient
             try:
                 ids, labels, attn = self._batch(rows)
                 loss = self._loss_sum(ids, labels, attn) / max(1, n_trained)
-                if hp.debugInjectNanAtStep is not None and self.step + 1 == hp.debugInjectNanAtStep:
+                if hp.debugInjectNanAtStep is not None and self.step + 1 == hp.debugInjectNanAtStep \
+                        and self._debug_nan_rank_matches():
                     loss = loss * float("nan")  # fault injection (test only)
                 if not torch.isfinite(loss):
-                    raise TrainerFailure("nan_loss", f"loss is {loss.item()} at step {self.step + 1} "
-                                         f"(epoch {self.epoch}); stopped before the optimizer step, "
-                                         f"no adapter written. Lower learningRate or check the data.")
+                    failure = TrainerFailure("nan_loss", f"loss is {loss.item()} at step {self.step + 1} "
+                                             f"(epoch {self.epoch}){self._on_rank()}; stopped before the optimizer "
+                                             f"step, no adapter written. Lower learningRate or check the data.")
+                    break
                 loss.backward()
             except torch.OutOfMemoryError as e:
-                raise self._oom(e, rows) from None
+                failure = self._oom(e, rows)
+                break
             total += loss.item()
+        if dist.enabled:
+            total = self._sync_gradients(total, failure)
+        elif failure is not None:
+            raise failure
         grad_norm = torch.nn.utils.clip_grad_norm_(self.params, hp.maxGradNorm if hp.maxGradNorm > 0 else float("inf"))
         if not torch.isfinite(grad_norm):
             raise TrainerFailure("nan_loss", f"gradient norm is {grad_norm.item()} at step {self.step + 1} "
@@ -453,8 +540,63 @@ class Trainer:
         self.lr_used = self.optimizer.param_groups[0]["lr"]  # report the rate this step used, not the next one
         self.optimizer.step()
         self.scheduler.step()
-        self.pos += len(windows)
+        self.pos += len(window)
         return total, float(grad_norm.item()), n_tokens
+
+    def _on_rank(self) -> str:
+        return f" on rank {self.dist.rank}" if self.dist.enabled else ""
+
+    def _debug_nan_rank_matches(self) -> bool:
+        only = os.environ.get("LORA_QUEUE_DEBUG_NAN_RANK")  # test only: the NaN on one rank alone
+        return only is None or not self.dist.enabled or int(only) == self.dist.rank
+
+    def _sync_gradients(self, local_loss: float, failure: Optional[TrainerFailure]) -> float:
+        """One all-reduce (sum) of every gradient, the step's loss and the flags the processes must
+        agree on: a failure on any rank stops every rank, a stop request on any rank stops every
+        rank after this same step. Returns the global batch's loss."""
+        import torch
+
+        grads = []
+        for p in self.params:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+            grads.append(p.grad)
+        flags = torch.tensor([local_loss, 1.0 if failure else 0.0, 1.0 if self.stop else 0.0],
+                             dtype=torch.float32, device=self.device)
+        skip = os.environ.get("LORA_QUEUE_DEBUG_SKIP_GRAD_SYNC") == "1"  # test only: proves the replica check fails
+        flat = torch.cat([flags] + ([] if skip else [g.reshape(-1).to(torch.float32) for g in grads]))
+        self.dist.all_reduce_sum_(flat)
+        if flat[1].item() > 0:
+            # Every rank learns which rank failed and why; rank 0 reports it.
+            reports = self.dist.gather((failure.kind, str(failure)) if failure else None)
+            kind, message = next(r for r in reports if r is not None)
+            raise TrainerFailure(kind, message)
+        # Decided here, not from this process's own flag, which a signal may set between this
+        # all-reduce and the end of the step on one rank and not on another.
+        self.stop_agreed = flat[2].item() > 0
+        if not skip:
+            offset = 3
+            for g in grads:
+                n = g.numel()
+                g.copy_(flat[offset:offset + n].view_as(g))
+                offset += n
+        return float(flat[0].item())
+
+    def _check_replicas(self) -> None:
+        """Every process must end with the same LoRA weights (they took the same steps with the same
+        summed gradients); a difference means a broken gradient exchange, and no adapter is written."""
+        if not self.dist.enabled:
+            return
+        import torch
+
+        with torch.no_grad():
+            fingerprint = [round(float(p.double().sum().item()), 6) for p in self.params[:64]]
+            fingerprint.append(round(float(sum(p.double().pow(2).sum().item() for p in self.params)), 6))
+        prints = self.dist.gather(fingerprint)
+        if any(fp != prints[0] for fp in prints[1:]):
+            bad = [r for r, fp in enumerate(prints) if fp != prints[0]]
+            raise TrainerFailure("other", f"the processes' LoRA weights differ after training (ranks {bad} "
+                                 "against rank 0): the gradient exchange is broken; no adapter written")
 
     def _evaluate(self) -> Optional[float]:
         import torch
@@ -464,24 +606,35 @@ class Trainer:
         self.model.eval()
         total, count = 0.0, 0
         bs = self.hp.batchSize
+        dist = self.dist
+        # Each process evaluates every world-size-th row; the sums are exchanged.
+        mine = self.eval_set[dist.rank::dist.world_size]
         with torch.no_grad():
-            for i in range(0, len(self.eval_set), bs):
-                rows = self.eval_set[i:i + bs]
+            for i in range(0, len(mine), bs):
+                rows = mine[i:i + bs]
                 ids, labels, attn = self._batch(rows)
                 total += self._loss_sum(ids, labels, attn).item()
                 count += int((labels[:, 1:] != IGNORE_INDEX).sum().item())
         self.model.train()
+        if dist.enabled:
+            sums = torch.tensor([total, float(count)], dtype=torch.float64 if self.device.type == "cpu" else torch.float32,
+                                device=self.device)
+            dist.all_reduce_sum_(sums)
+            total, count = float(sums[0].item()), int(sums[1].item())
         loss = total / max(1, count)
         self.events.emit("eval", step=self.step, eval_loss=loss)
-        print(f"eval step {self.step} eval_loss {loss:.4f}", flush=True)
+        self._say(f"eval step {self.step} eval_loss {loss:.4f}")
         return loss
 
     def _stop_before_training(self) -> None:
         """A stop request during setup: nothing was trained, so nothing new to save."""
         path = str(Path(self.job.resume_from).resolve()) if self.job.resume_from else None
         self.events.emit("done", adapter_path=path, final_loss=None, stopped=True, step=0,
-                         signal=self.stop.signal_name, tokens=0)
-        print(f"stopped by {self.stop.signal_name} before training started", flush=True)
+                         signal=self._signal_name(), tokens=0)
+        self._say(f"stopped by {self._signal_name()} before training started")
+
+    def _signal_name(self) -> str:
+        return self.stop.signal_name or "SIGTERM (on another rank)"
 
     def _finish_stopped(self, saved_at: Optional[int], path: Optional[str]) -> None:
         if self.step > 0 and saved_at != self.step:
@@ -489,29 +642,31 @@ class Trainer:
         elif path is None and self.job.resume_from:
             path = str(Path(self.job.resume_from).resolve())
         self.events.emit("done", adapter_path=path, final_loss=self.last_loss, stopped=True, step=self.step,
-                         signal=self.stop.signal_name, tokens=self.tokens_seen)
-        print(f"stopped by {self.stop.signal_name} at step {self.step}; checkpoint {path}", flush=True)
+                         signal=self._signal_name(), tokens=self.tokens_seen)
+        self._say(f"stopped by {self._signal_name()} at step {self.step}; checkpoint {path}")
 
     def _train_loop(self) -> None:
         from .data import epoch_order
 
         hp = self.hp
+        n = len(self.train_set)
         eval_every = hp.evalEverySteps or hp.checkpointEverySteps
         saved_at: Optional[int] = self.step if self.job.resume_from else None
         last_ckpt: Optional[str] = None
-        if self.stop:
+        if self.dist.any(bool(self.stop)):
             return self._finish_stopped(saved_at, None)
         self._phase("training", step=self.step, total_steps=self.total_steps)
-        order = epoch_order(len(self.train_set), hp.seed, self.epoch)
+        order = epoch_order(n, hp.seed, self.epoch)
         order_epoch = self.epoch
         while self.step < self.total_steps:
             if order_epoch != self.epoch:
-                order = epoch_order(len(self.train_set), hp.seed, self.epoch)
+                order = epoch_order(n, hp.seed, self.epoch)
                 order_epoch = self.epoch
             t = time.time()
             loss, grad_norm, n_tokens = self._train_step(order)
-            epoch_float = self.epoch + self.pos / self.nb
-            if self.pos >= self.nb:
+            # The epoch's progress in micro-batches of the global batch (as one process counts them).
+            epoch_float = self.epoch + min(1.0, math.ceil(self.pos / (hp.batchSize * self.dist.world_size)) / self.nb)
+            if self.pos >= n:
                 self.epoch, self.pos = self.epoch + 1, 0
             self.step += 1
             self.last_loss = loss
@@ -520,22 +675,27 @@ class Trainer:
             lr = self.lr_used
             self._phase("training", step=self.step, total_steps=self.total_steps)
             if self.step % hp.logEverySteps == 0 or self.step == self.total_steps:
+                # Tokens of the whole global batch over rank 0's step time (which includes waiting
+                # for the slowest rank): the throughput of all the processes together.
                 tps = n_tokens / dt
                 self.events.emit("step", step=self.step, epoch=round(epoch_float, 4), loss=loss, lr=lr,
                                  grad_norm=grad_norm, tokens_per_second=round(tps, 1))
-                print(f"step {self.step}/{self.total_steps} loss {loss:.4f} lr {format_lr(lr)} tok/s {tps:.0f}",
-                      flush=True)
+                self._say(f"step {self.step}/{self.total_steps} loss {loss:.4f} lr {format_lr(lr)} tok/s {tps:.0f}")
             if self.step % eval_every == 0 and self.step < self.total_steps:
                 self._evaluate()
             if self.step % hp.checkpointEverySteps == 0 and self.step < self.total_steps:
                 last_ckpt = self._save_checkpoint()
                 saved_at = self.step
-            if self.stop and self.step < self.total_steps:
+            # With several processes the stop flag was agreed on in this step's all-reduce, so every
+            # rank leaves here after the same step.
+            stop_now = self.stop_agreed if self.dist.enabled else bool(self.stop)
+            if stop_now and self.step < self.total_steps:
                 return self._finish_stopped(saved_at, last_ckpt if saved_at == self.step else None)
             if hp.debugStepDelay:
                 time.sleep(hp.debugStepDelay)
         self._evaluate()
+        self._check_replicas()
         path = self._save_final()
         self.events.emit("done", adapter_path=path, final_loss=self.last_loss, stopped=False, step=self.step,
                          tokens=self.tokens_seen)
-        print(f"done: {self.step} steps, final loss {self.last_loss:.4f}, adapter {path}", flush=True)
+        self._say(f"done: {self.step} steps, final loss {self.last_loss:.4f}, adapter {path}")
