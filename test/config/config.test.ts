@@ -79,6 +79,52 @@ describe('config diagnostics', () => {
     const onPath = checkConfigText(JSON.stringify({ ...base, trainer: { command: ['train'] } }), join(dir, 'lora-queue.json'), { pathEnv: join(dir, 'bin') });
     assert.deepEqual(onPath.diagnostics, []);
   });
+  it('a launcher in the workspace venv is found (the editor\'s PATH seldom holds it), on trainer.env.PATH too', () => {
+    const d = ws();
+    mkdirSync(join(d, '.venv', 'bin'), { recursive: true });
+    writeFileSync(join(d, '.venv', 'bin', 'torchrun'), '#!/bin/sh\n');
+    chmodSync(join(d, '.venv', 'bin', 'torchrun'), 0o755);
+    const cmd = ['torchrun', '--standalone', '--nproc_per_node', '2', '-m', 'lora_queue_trainer'];
+    assert.deepEqual(check(d, { ...base, trainer: { command: cmd } }).ds, [], 'found in .venv/bin');
+    const other = ws();
+    assert.match(check(other, { ...base, trainer: { command: cmd } }).ds[0]!.message, /"torchrun" is not found on PATH/);
+    // trainer.env.PATH is the PATH the trainer gets, so the program is looked up there.
+    assert.deepEqual(check(other, { ...base, trainer: { command: cmd, env: { PATH: join(d, '.venv', 'bin') } } }).ds, []);
+  });
+  it('more processes per node than visible GPUs is a warning on the process count', () => {
+    const d = ws();
+    const cfg = (command: string[], env: Record<string, string> = {}): unknown => ({ ...base, trainer: { command: ['bin/train', ...command], env } });
+    const warn = (cfg: unknown, gpus: number | undefined): ConfigDiagnostic[] => {
+      const text = JSON.stringify(cfg, null, 2);
+      return checkConfigText(text, join(d, 'lora-queue.json'), { pathEnv: '', gpuCount: gpus }).diagnostics;
+    };
+    // bin/train stands for the launcher by name: the check reads the command, not the program.
+    writeFileSync(join(d, 'bin', 'torchrun'), '#!/bin/sh\n');
+    chmodSync(join(d, 'bin', 'torchrun'), 0o755);
+    const torchrun = (n: string, env: Record<string, string> = {}): unknown => ({ ...base, trainer: { command: ['bin/torchrun', '--standalone', '--nproc_per_node', n, '-m', 'lora_queue_trainer'], env } });
+    const four = warn(torchrun('4'), 2);
+    assert.equal(four.length, 1);
+    assert.equal(four[0]!.severity, 'warning');
+    assert.equal(JSON.stringify(torchrun('4'), null, 2).slice(four[0]!.start, four[0]!.end), '"4"');
+    assert.match(four[0]!.message, /torchrun starts 4 processes per node, but nvidia-smi lists 2 GPU\(s\).*2 would have none/);
+    assert.deepEqual(warn(torchrun('2'), 2), []);
+    assert.deepEqual(warn(torchrun('4'), undefined), [], 'no nvidia-smi (a CPU box): nothing to compare with');
+    const masked = warn(torchrun('2', { CUDA_VISIBLE_DEVICES: '1' }), 4);
+    assert.match(masked[0]!.message, /CUDA_VISIBLE_DEVICES leaves 1 visible/);
+    assert.deepEqual(warn(cfg(['--nproc_per_node', '8']), 2), [], 'not a launcher');
+  });
+  it('the GPU count comes from nvidia-smi -L where it is on PATH (a fake nvidia-smi here)', () => {
+    const d = ws();
+    writeFileSync(join(d, 'bin', 'nvidia-smi'), '#!/bin/sh\n[ "$1" = "-L" ] || exit 9\necho "GPU 0: NVIDIA H200 (UUID: GPU-a)"\necho "GPU 1: NVIDIA H200 (UUID: GPU-b)"\n');
+    chmodSync(join(d, 'bin', 'nvidia-smi'), 0o755);
+    writeFileSync(join(d, 'bin', 'torchrun'), '#!/bin/sh\n');
+    chmodSync(join(d, 'bin', 'torchrun'), 0o755);
+    const text = JSON.stringify({ ...base, trainer: { command: ['torchrun', '--nproc-per-node=3', '-m', 'lora_queue_trainer'] } }, null, 2);
+    const ds = checkConfigText(text, join(d, 'lora-queue.json'), { pathEnv: join(d, 'bin') }).diagnostics;
+    assert.equal(ds.length, 1, JSON.stringify(ds));
+    assert.equal(text.slice(ds[0]!.start, ds[0]!.end), '"--nproc-per-node=3"');
+    assert.match(ds[0]!.message, /lists 2 GPU/);
+  });
   it('the root stays inside the workspace', () => {
     for (const root of ['../elsewhere', '/tmp', '.']) {
       const { text, ds } = check(dir, { ...base, root });

@@ -389,7 +389,10 @@ describe('the merge command and the daily trigger (in process)', () => {
     assert.deepEqual(mergeCommandFor(config(['.venv/bin/python', '-m', 'lora_queue_trainer'])), { ok: true, argv: ['.venv/bin/python', '-m', 'lora_queue_trainer.merge'] });
     assert.deepEqual(mergeCommandFor(config(['python3.11', '-u', '-m', 'lora_queue_trainer'])), { ok: true, argv: ['python3.11', '-u', '-m', 'lora_queue_trainer.merge'] });
     assert.deepEqual(mergeCommandFor(config(['x'], { command: ['my-merge', '--dtype', 'bfloat16'] })), { ok: true, argv: ['my-merge', '--dtype', 'bfloat16'] });
-    for (const t of [['accelerate', 'launch', '-m', 'lora_queue_trainer'], ['node', 'trainer.mjs'], ['python', '-m', 'other_trainer']]) {
+    // Under a launcher the merge is one process of the launcher's own Python, never N under the launcher.
+    assert.deepEqual(mergeCommandFor(config(['.venv/bin/python', '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2', '-m', 'lora_queue_trainer'])), { ok: true, argv: ['.venv/bin/python', '-m', 'lora_queue_trainer.merge'] });
+    assert.deepEqual(mergeCommandFor(config(['/opt/venv/bin/torchrun', '--nproc_per_node', '4', '-m', 'lora_queue_trainer'])), { ok: true, argv: ['/opt/venv/bin/python', '-m', 'lora_queue_trainer.merge'] });
+    for (const t of [['accelerate', 'launch', '-m', 'lora_queue_trainer'], ['torchrun', '-m', 'lora_queue_trainer'], ['node', 'trainer.mjs'], ['python', '-m', 'other_trainer']]) {
       const r = mergeCommandFor(config(t));
       assert.equal(r.ok, false, t.join(' '));
       assert.match((r as { why: string }).why, /set consolidate\.command/);

@@ -6,7 +6,7 @@
  * Skipped, with the reason, where .venv or the tiny model is missing (bash scripts/test.sh makes both).
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { checkAdapter } from '../../server/src/engine/adapterCheck';
@@ -20,11 +20,11 @@ const missing = !existsSync(PYTHON) ? 'no .venv: run bash scripts/setup-python.s
   : false;
 after(removeTempDirs);
 
-function workspace(): Workspace {
+function workspace(command: string[] = [PYTHON, '-m', 'lora_queue_trainer'], env: Record<string, string> = {}): Workspace {
   const dir = tempDir('lq-real-');
   const config = {
     baseModel: MODEL, maxSeqLength: 64,
-    trainer: { command: [PYTHON, '-m', 'lora_queue_trainer'], hangTimeoutSeconds: 300, stopGraceSeconds: 60 },
+    trainer: { command, hangTimeoutSeconds: 300, stopGraceSeconds: 60, env },
     queue: { maxAttempts: 1, intakeStableSeconds: 0 },
     lora: { rank: 4, alpha: 8, dropout: 0 },
     training: { epochs: 2, batchSize: 1, gradientAccumulation: 1, learningRate: 0.002, warmupSteps: 0, checkpointEverySteps: 4, bf16: false },
@@ -78,6 +78,61 @@ describe('the engine with the real trainer on the tiny model', { skip: missing }
       assertInventory(ws);
     } finally {
       await cleanup(ws, [d]);
+    }
+  });
+
+  it('under torchrun with 2 processes: stop --now checkpoints every rank at one step, resume on 2 ends in done/ with a snapshot, no process left', { timeout: 600_000 }, async () => {
+    // The launcher as trainer.command, as docs/trainer.md shows it; one thread per process on this 2-core machine.
+    const ws = workspace([PYTHON, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2', '-m', 'lora_queue_trainer'], { OMP_NUM_THREADS: '1' });
+    const d = startDaemon(ws);
+    try {
+      const lines = Array.from({ length: 12 }, (_, i) => JSON.stringify({ messages: [{ role: 'user', content: `What is ${i} plus 4?` }, { role: 'assistant', content: `${i} plus 4 is ${i + 4}.` }] }));
+      const content = lines.join('\n') + '\n';
+      drop(ws, 'plus.jsonl', content);
+      const first = await waitFor('the run to start', () => runDirs(ws)[0], 60_000, d.output);
+      await waitFor('step 2', () => lastStep(ws, first) >= 2, 240_000, d.output);
+      assert.equal((await lq(ws, ['stop', '--now'])).code, 0);
+      await waitFor('the run to end stopped', () => state(ws).history[0]?.kind === 'stopped' && !state(ws).current, 120_000, d.output);
+      const ev = events(ws, first);
+      const start = ev.filter((e) => e.type === 'start');
+      assert.equal(start.length, 1);
+      assert.equal(start[0]!['world_size'], 2);
+      // 12 examples, batch 1 on each of 2 processes, 2 epochs: 12 optimizer steps.
+      assert.equal(start[0]!['total_steps'], 12);
+      const done = ev.filter((e) => e.type === 'done');
+      assert.equal(done.length, 1);
+      assert.equal(done[0]!['stopped'], true);
+      // One checkpoint per step (rank 0 writes it; checkpointEverySteps 4 may add a periodic one), the last at the stop.
+      const ckAll = ev.filter((e) => e.type === 'checkpoint');
+      assert.equal(new Set(ckAll.map((e) => e['step'])).size, ckAll.length, 'no checkpoint written twice');
+      const ck = [ckAll.at(-1)!];
+      assert.equal(ck[0]!['step'], done[0]!['step']);
+      assert.equal(noneOf(first), true, 'no process of the stopped run is left');
+      assert.equal((await lq(ws, ['resume'])).code, 0);
+      await waitFor('the second run to be settled', () => state(ws).history.length === 2 && !state(ws).current, 300_000, d.output);
+      const second = runDirs(ws).find((x) => x !== first)!;
+      const steps = events(ws, second).filter((e) => e.type === 'step').map((e) => e['step'] as number);
+      assert.deepEqual(steps, Array.from({ length: 12 - (ck[0]!['step'] as number) }, (_, i) => (ck[0]!['step'] as number) + 1 + i));
+      assert.equal(state(ws).history[1]!.kind, 'success');
+      assert.deepEqual(datasets(ws, 'done'), ['plus.jsonl']);
+      const report = checkAdapter(join(ws.root, 'snapshots', second), MODEL);
+      assert.ok(report.ok, JSON.stringify(report.problems));
+      assert.equal(noneOf(second), true, 'no process of the finished run is left');
+      assertInventory(ws);
+    } finally {
+      await cleanup(ws, [d]);
+    }
+
+    function noneOf(runId: string): boolean {
+      const job = join(ws.root, 'runs', runId, 'job.json');
+      return !readdirSync('/proc').some((e) => {
+        if (!/^\d+$/.test(e)) return false;
+        try {
+          return readFileSync(`/proc/${e}/cmdline`, 'utf8').includes(job) && !/^\d+ \(.*\) [ZX] /.test(readFileSync(`/proc/${e}/stat`, 'utf8'));
+        } catch {
+          return false;
+        }
+      });
     }
   });
 });

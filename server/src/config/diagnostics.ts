@@ -8,6 +8,8 @@ import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { delimiter, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { findNodeAtLocation, getNodeValue, parseTree, printParseErrorCode, type Node, type ParseError } from 'jsonc-parser';
 import type { z } from 'zod';
+import { spawnSync } from 'node:child_process';
+import { launcherOf, visibleDeviceCount } from './launcher';
 import { configSchema, type Config } from './schema';
 import { suggest } from '../dataset/suggest';
 
@@ -61,7 +63,7 @@ function knownKeys(path: Path): string[] {
  * `filesystem: false` checks syntax and schema only: what dataset validation needs from the config
  * (a missing model folder must not stop `validate` of datasets; it is an error on the config itself).
  */
-export function checkConfigText(text: string, file: string, env: { pathEnv?: string; filesystem?: boolean } = {}): ConfigCheck {
+export function checkConfigText(text: string, file: string, env: { pathEnv?: string; filesystem?: boolean; gpuCount?: number | undefined } = {}): ConfigCheck {
   const out: ConfigDiagnostic[] = [];
   const errors: ParseError[] = [];
   const root = parseTree(text, errors, { allowTrailingComma: false, disallowComments: true });
@@ -119,9 +121,22 @@ export function checkConfigText(text: string, file: string, env: { pathEnv?: str
     if (problem) out.push({ ...rangeOf(['baseModel'], 'value'), severity: 'error', code: 'config-base-model', message: `baseModel ${problem}` });
   }
 
-  const exe = config.trainer.command[0]!;
-  const found = resolveExecutable(exe, dir, env.pathEnv ?? process.env['PATH'] ?? '');
+  const found = resolveTrainerExecutable(config.trainer.command[0]!, config, dir, env.pathEnv ?? process.env['PATH'] ?? '');
   if (!found.ok) out.push({ ...rangeOf(['trainer', 'command', 0], 'value'), severity: 'error', code: 'config-trainer-command', message: `trainer.command[0] ${found.why}` });
+  const launcher = launcherOf(config.trainer.command);
+  if (found.ok && launcher?.nproc != null && launcher.nproc > 1) {
+    // Each rank takes the GPU of its LOCAL_RANK: more ranks than visible GPUs share or lack one.
+    const listed = env.gpuCount !== undefined ? env.gpuCount : nvidiaSmiGpuCount(config.trainer.env['PATH'] ?? env.pathEnv ?? process.env['PATH'] ?? '');
+    const visible = visibleDeviceCount(config.trainer.env['CUDA_VISIBLE_DEVICES']);
+    const gpus = listed === undefined ? undefined : visible === undefined ? listed : Math.min(listed, visible);
+    if (gpus !== undefined && gpus > 0 && launcher.nproc > gpus) {
+      const why = visible !== undefined ? `nvidia-smi lists ${listed} GPU(s) and trainer.env.CUDA_VISIBLE_DEVICES leaves ${gpus} visible` : `nvidia-smi lists ${gpus} GPU(s)`;
+      out.push({
+        ...rangeOf(['trainer', 'command', launcher.nprocArg ?? 0], 'value'), severity: 'warning', code: 'config-trainer-command',
+        message: `${launcher.kind} starts ${launcher.nproc} processes per node, but ${why}: each process takes the GPU of its local rank, so ${launcher.nproc - gpus} would have none (lower the process count to ${gpus})`,
+      });
+    }
+  }
 
   const rootPath = resolve(dir, config.root);
   const rel = relative(dir, rootPath);
@@ -150,6 +165,36 @@ export function checkModelFolder(path: string): string | undefined {
   if (!existsSync(join(path, 'config.json'))) return `${path} holds no config.json: is it a Hugging Face model folder?`;
   if (!existsSync(join(path, 'tokenizer.json')) && !existsSync(join(path, 'tokenizer.model'))) return `${path} holds no tokenizer (tokenizer.json or tokenizer.model)`;
   return undefined;
+}
+
+/**
+ * The trainer command's program as the engine will start it: on trainer.env's PATH when it sets
+ * one, else the engine's PATH, and for a bare name (`torchrun`, `accelerate`, `python`) also in the
+ * workspace's own virtual environment (.venv/bin, venv/bin beside lora-queue.json), where the
+ * reference trainer is usually installed and which an editor's PATH seldom holds.
+ */
+export function resolveTrainerExecutable(exe: string, config: Config, dir: string, pathEnv: string): { ok: true; path: string } | { ok: false; why: string } {
+  const path = config.trainer.env['PATH'] ?? pathEnv;
+  const found = resolveExecutable(exe, dir, path);
+  if (found.ok || exe.includes('/')) return found;
+  const venvs = [join(dir, '.venv', 'bin'), join(dir, 'venv', 'bin')];
+  const inVenv = resolveExecutable(exe, dir, venvs.join(delimiter));
+  return inVenv.ok ? inVenv : found;
+}
+
+const gpuCounts = new Map<string, { at: number; count: number | undefined }>();
+
+/**
+ * How many GPUs `nvidia-smi -L` lists (undefined where it is absent or fails). Cached for a minute
+ * per PATH: the config is checked as it is typed, and the answer changes only with the hardware.
+ */
+export function nvidiaSmiGpuCount(pathEnv: string, now = Date.now()): number | undefined {
+  const hit = gpuCounts.get(pathEnv);
+  if (hit && now - hit.at < 60_000) return hit.count;
+  const r = spawnSync('nvidia-smi', ['-L'], { env: { ...process.env, PATH: pathEnv }, timeout: 5000, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  const count = r.error || r.status !== 0 ? undefined : r.stdout.split('\n').filter((l) => /^GPU \d+:/.test(l)).length;
+  gpuCounts.set(pathEnv, { at: now, count });
+  return count;
 }
 
 export function resolveExecutable(exe: string, dir: string, pathEnv: string): { ok: true; path: string } | { ok: false; why: string } {

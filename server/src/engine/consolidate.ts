@@ -17,6 +17,7 @@ import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, ren
 import { basename, dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { resolveExecutable } from '../config/diagnostics';
+import { launcherOf } from '../config/launcher';
 import type { Config } from '../config/schema';
 import { fsyncDir, fsyncFile, writeJsonAtomic } from './atomic';
 import type { EngineLog } from './log';
@@ -48,16 +49,25 @@ export interface ConsolidationHost {
 /**
  * The merge command: consolidate.command, or derived from a trainer.command that runs the
  * reference trainer with Python (`python … -m lora_queue_trainer` → `… -m lora_queue_trainer.merge`).
- * A launcher (accelerate, torchrun) is not derived from: a merge is one process.
+ * Under a launcher (torchrun, accelerate launch, as a script or `python -m …`) the merge is one
+ * process of the launcher's own Python: `python -m torch.distributed.run … -m lora_queue_trainer`
+ * gives `python -m lora_queue_trainer.merge`, `.venv/bin/torchrun …` gives `.venv/bin/python -m …`.
  */
 export function mergeCommandFor(config: Config): { ok: true; argv: string[] } | { ok: false; why: string } {
   if (config.consolidate.command) return { ok: true, argv: [...config.consolidate.command] };
   const t = config.trainer.command;
   const m = t.findIndex((a, i) => a === '-m' && t[i + 1] === 'lora_queue_trainer');
-  if (m > 0 && m === t.length - 2 && /^python[\d.]*$/.test(basename(t[0]!))) return { ok: true, argv: [...t.slice(0, m + 1), 'lora_queue_trainer.merge'] };
+  if (m <= 0 || m !== t.length - 2) return noDerivedMerge(t);
+  const launcher = launcherOf(t);
+  if (launcher) return launcher.python ? { ok: true, argv: [launcher.python, '-m', 'lora_queue_trainer.merge'] } : noDerivedMerge(t);
+  if (/^python[\d.]*$/.test(basename(t[0]!))) return { ok: true, argv: [...t.slice(0, m + 1), 'lora_queue_trainer.merge'] };
+  return noDerivedMerge(t);
+}
+
+function noDerivedMerge(t: readonly string[]): { ok: false; why: string } {
   return {
     ok: false,
-    why: `consolidate.command is not set, and trainer.command (${JSON.stringify(t)}) does not run the reference trainer as \`python -m lora_queue_trainer\`, from which it could be derived: set consolidate.command in lora-queue.json to a merge command that takes --base DIR --adapter DIR --out DIR`,
+    why: `consolidate.command is not set, and trainer.command (${JSON.stringify(t)}) does not run the reference trainer as \`python -m lora_queue_trainer\` (or under torchrun/accelerate from a venv path), from which it could be derived: set consolidate.command in lora-queue.json to a merge command that takes --base DIR --adapter DIR --out DIR`,
   };
 }
 

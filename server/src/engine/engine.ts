@@ -10,7 +10,7 @@ import { mkdirSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
-import { resolveExecutable } from '../config/diagnostics';
+import { resolveTrainerExecutable } from '../config/diagnostics';
 import { hyperparametersFor } from '../config/hyperparameters';
 import { loadConfig, validateOptionsFrom, ConfigStore } from '../config/load';
 import type { Config } from '../config/schema';
@@ -326,7 +326,7 @@ export class Engine extends EventEmitter {
     let problem: string | undefined;
     if (c.baseModel === undefined) problem = 'baseModel is not set in lora-queue.json: nothing trains until it is';
     else {
-      const exe = resolveExecutable(c.trainer.command[0]!, dirname(this.configFile), process.env['PATH'] ?? '');
+      const exe = resolveTrainerExecutable(c.trainer.command[0]!, c, dirname(this.configFile), process.env['PATH'] ?? '');
       if (!exe.ok) problem = `trainer.command[0] ${exe.why}`;
     }
     if (problem !== this.lastConfigProblem) {
@@ -570,14 +570,14 @@ export class Engine extends EventEmitter {
       const t = this.config.trainer;
       if (run.killDeadline !== undefined && now > run.killDeadline) {
         run.killDeadline = undefined;
-        this.log.warn(`trainer pid ${run.record.pid} did not stop within ${t.stopGraceSeconds} s of SIGTERM: SIGKILL to its process group`);
-        run.signal('SIGKILL', true);
+        const killed = run.killAll();
+        this.log.warn(`trainer pid ${run.record.pid} did not stop within ${t.stopGraceSeconds} s of SIGTERM: SIGKILL to its process group and every process of the run (${killed.length}: ${killed.map((k) => k.pid).join(' ')})`);
       } else if (run.record.action !== 'hang-kill' && run.silentSeconds(now) > t.hangTimeoutSeconds) {
         run.markAction('hang-kill');
         this.state = { ...this.state, current: run.record };
         this.save();
-        this.log.warn(`no event from trainer pid ${run.record.pid} for ${t.hangTimeoutSeconds} s: hung; SIGKILL to its process group`);
-        run.signal('SIGKILL', true);
+        const killed = run.killAll();
+        this.log.warn(`no event from trainer pid ${run.record.pid} for ${t.hangTimeoutSeconds} s: hung; SIGKILL to its process group and every process of the run (${killed.length}: ${killed.map((k) => k.pid).join(' ')})`);
       }
       return;
     }
@@ -586,6 +586,13 @@ export class Engine extends EventEmitter {
 
   private finishRun(run: RunHandle): void {
     const rec = run.record;
+    // No process of a run outlives it: a launcher's worker left behind (its launcher crashed or was
+    // killed, it runs in a session of its own) would hold GPU memory and fail the next run.
+    const left = run.processes();
+    if (left.length) {
+      const killed = run.killAll();
+      this.log.warn(`run ${rec.runId}: ${left.length} process(es) of the run outlived its trainer command (pids ${left.map((p) => p.pid).join(' ')}): SIGKILL to ${killed.length}`);
+    }
     // Timed for the log: the gap between one trainer's exit and the next spawn (bench/engine).
     const t0 = performance.now();
     let snapshotMs = 0;
@@ -718,7 +725,7 @@ export class Engine extends EventEmitter {
     // Saved before the spawn: a crash in between leaves a run the next owner finds by its job path.
     this.state = { ...this.state, current: record };
     this.save();
-    const exe = resolveExecutable(c.trainer.command[0]!, dirname(this.configFile), process.env['PATH'] ?? '');
+    const exe = resolveTrainerExecutable(c.trainer.command[0]!, c, dirname(this.configFile), process.env['PATH'] ?? '');
     const argv = [exe.ok ? exe.path : c.trainer.command[0]!, ...c.trainer.command.slice(1), '--job', jobPath];
     this.run = RunHandle.spawn(record, argv, this.paths.root, { ...process.env, ...c.trainer.env });
     // Its end is settled (and the next run started) at once, not at the next tick.

@@ -6,6 +6,7 @@ export interface ProcStat {
   /** Field 22 of /proc/<pid>/stat: clock ticks after boot. */
   readonly startTime: string;
   readonly pgrp: number;
+  readonly ppid: number;
 }
 
 export function procStat(pid: number): ProcStat | undefined {
@@ -19,10 +20,11 @@ export function procStat(pid: number): ProcStat | undefined {
   const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
   // rest[0] is field 3 (state), so field N is rest[N - 3].
   const state = rest[0];
+  const ppid = rest[1];
   const pgrp = rest[2];
   const start = rest[19];
-  if (!state || !start || !pgrp) return undefined;
-  return { state, startTime: start, pgrp: Number(pgrp) };
+  if (!state || !start || !pgrp || !ppid) return undefined;
+  return { state, startTime: start, pgrp: Number(pgrp), ppid: Number(ppid) };
 }
 
 export function processStartTime(pid: number): string | undefined {
@@ -97,4 +99,105 @@ export function oomKillCount(pid: number | 'self'): number | undefined {
     }
   }
   return undefined;
+}
+
+/**
+ * The environment variable that marks every process of a run: the engine sets it to the run's
+ * folder when it starts the trainer command, and every process that command starts inherits it,
+ * launcher workers in sessions of their own included. A worker whose launcher died is re-parented
+ * and no longer a descendant of anything the engine knows, but it still carries the mark.
+ */
+export const RUN_MARK = 'LORA_QUEUE_RUN';
+
+export interface ProcId {
+  readonly pid: number;
+  readonly startTime: string;
+}
+
+function environHas(pid: number, entry: Buffer): boolean {
+  let env: Buffer;
+  try {
+    env = readFileSync(`/proc/${pid}/environ`);
+  } catch {
+    return false; // gone, or another user's
+  }
+  // Entries are NUL-terminated: match a whole entry, at the start or after a NUL.
+  if (env.subarray(0, entry.length).equals(entry)) return true;
+  const needle = Buffer.concat([Buffer.from([0]), entry]);
+  return env.indexOf(needle) >= 0;
+}
+
+/**
+ * Every live process of a run, found three ways, so none escapes: the descendants of `rootPid`
+ * (the exit recorder, the group leader), the processes whose environment holds RUN_MARK=`runDir`,
+ * and those whose command line names the run's job file (`--job <jobPath>`). Zombies are left out
+ * (they hold nothing but a pid), and so is the engine itself.
+ */
+export function processesOfRun(run: { runDir: string; jobPath: string; rootPid: number | null }): ProcId[] {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return [];
+  }
+  const mark = Buffer.from(`${RUN_MARK}=${run.runDir}\0`);
+  const children = new Map<number, number[]>();
+  const stats = new Map<number, ProcStat>();
+  const found = new Map<number, string>();
+  for (const e of entries) {
+    if (!/^\d+$/.test(e)) continue;
+    const pid = Number(e);
+    if (pid === process.pid) continue;
+    const st = procStat(pid);
+    if (!st || st.state === 'Z' || st.state === 'X') continue;
+    stats.set(pid, st);
+    const list = children.get(st.ppid);
+    if (list) list.push(pid);
+    else children.set(st.ppid, [pid]);
+    if (environHas(pid, mark)) {
+      found.set(pid, st.startTime);
+      continue;
+    }
+    try {
+      const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      const i = args.indexOf('--job');
+      if (i >= 0 && args[i + 1] === run.jobPath) found.set(pid, st.startTime);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  if (run.rootPid !== null && stats.has(run.rootPid)) {
+    const seen = new Set<number>();
+    const todo = [run.rootPid];
+    while (todo.length) {
+      const pid = todo.pop()!;
+      if (seen.has(pid)) continue;
+      seen.add(pid);
+      found.set(pid, stats.get(pid)!.startTime);
+      todo.push(...(children.get(pid) ?? []));
+    }
+  }
+  return [...found].map(([pid, startTime]) => ({ pid, startTime }));
+}
+
+/**
+ * SIGKILL to every process of a run (processesOfRun) and to the group of `rootPid`. Returns the
+ * processes it signalled. A pid is signalled only while its start time still matches, so a pid
+ * reused since the listing is never hit.
+ */
+export function killRun(run: { runDir: string; jobPath: string; rootPid: number | null }): ProcId[] {
+  if (run.rootPid !== null) {
+    try {
+      process.kill(-run.rootPid, 'SIGKILL');
+    } catch { /* no such group any more */ }
+  }
+  const killed: ProcId[] = [];
+  for (const p of processesOfRun(run)) {
+    if (procStat(p.pid)?.startTime !== p.startTime) continue;
+    try {
+      process.kill(p.pid, 'SIGKILL');
+      killed.push(p);
+    } catch { /* gone meanwhile */ }
+  }
+  return killed;
 }

@@ -8,7 +8,11 @@
  *
  * Signals: the graceful ones (SIGTERM for stop now, SIGUSR1 for stop after the step) go to the
  * trainer command's process, which forwards them as launchers (accelerate, torchrun) do; SIGKILL
- * (hang, stop grace exceeded) goes to the whole group, so no worker survives.
+ * (hang, stop grace exceeded) goes to the whole group and to every other process of the run:
+ * a launcher's workers may run in sessions of their own, out of the group, so the run's processes
+ * are also found by the mark in their environment (proc.ts RUN_MARK) and by descent. At the run's
+ * end any process of it still alive is killed too: a leftover worker would hold GPU memory and
+ * make the next run fail.
  */
 import { closeSync, openSync, readSync, fstatSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -16,7 +20,7 @@ import { spawnDetached } from './detached';
 import { performance } from 'node:perf_hooks';
 import { applyEvents, emptyProgress, EventTail, type Progress } from './events';
 import { exitRecordPath, readExitRecord } from './exitRecord';
-import { isProcessAlive, oomKillCount, processStartTime } from './proc';
+import { isProcessAlive, killRun, oomKillCount, processesOfRun, processStartTime, RUN_MARK, type ProcId } from './proc';
 import type { EngineAction, RunRecord } from './types';
 
 /** The exit recorder sits beside this module: dist/exitRecorder.js in the bundles, exitRecorder.js in out/. */
@@ -49,7 +53,8 @@ export class RunHandle {
     const h = new RunHandle(record, false);
     const exitFile = exitRecordPath(dirname(record.jobPath));
     // Inside VS Code the server runs on Electron's binary, which is Node only with this variable.
-    const recorderEnv: NodeJS.ProcessEnv = process.versions['electron'] ? { ...env, ELECTRON_RUN_AS_NODE: '1' } : env;
+    const marked: NodeJS.ProcessEnv = { ...env, [RUN_MARK]: dirname(record.jobPath) };
+    const recorderEnv: NodeJS.ProcessEnv = process.versions['electron'] ? { ...marked, ELECTRON_RUN_AS_NODE: '1' } : marked;
     const pid = spawnDetached(process.execPath, [RECORDER, exitFile, ...argv], { cwd, env: recorderEnv, logPath: record.logPath }, (end) => {
       if (h.exit !== undefined) return;
       // The recorder's record holds the trainer's own code or signal; without it (the recorder was
@@ -136,6 +141,23 @@ export class RunHandle {
       }
       return false;
     }
+  }
+
+  /** SIGKILL to the group and to every other process of the run (workers in their own sessions); returns those signalled. */
+  killAll(): ProcId[] {
+    return killRun(this.identity());
+  }
+
+  /** Processes of the run still alive (after its end there should be none). */
+  processes(): ProcId[] {
+    return processesOfRun(this.identity());
+  }
+
+  private identity(): { runDir: string; jobPath: string; rootPid: number | null } {
+    const { jobPath, pid, startTime } = this.record;
+    // The recorded pid is used for descent only while it is still the same process.
+    const rootPid = pid !== null && isProcessAlive(pid, startTime ?? undefined) ? pid : null;
+    return { runDir: dirname(jobPath), jobPath, rootPid };
   }
 
   markAction(a: EngineAction): void {
