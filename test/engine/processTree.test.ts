@@ -137,6 +137,25 @@ describe('the processes of a run', { concurrency: true }, () => {
     }
   });
 
+  it('daemon --stop-trainer: workers that ignore SIGTERM are killed after the grace period, none left when the engine exits', T, async () => {
+    const ws = makeWorkspace({ trainer: { command: launched(2), stopGraceSeconds: 1 }, env: { TRAINER_DOUBLE_SLOW_MS: '100', TRAINER_DOUBLE_STEPS: '400' } });
+    const d = startDaemon(ws, ['--stop-trainer']);
+    try {
+      drop(ws, 's__ignoreterm.jsonl', GOOD('s'));
+      const runId = await waitFor('the run to start', () => runDirs(ws)[0], 30_000, d.output);
+      await waitFor('step 2', () => lastStep(ws, runId) >= 2, 30_000, d.output);
+      const pids = workers(ws, runId);
+      d.child.kill('SIGTERM');
+      assert.equal(await d.exited, 0, d.output());
+      assert.equal(state(ws).history[0]?.kind, 'stopped');
+      for (const pid of pids) assert.equal(alive(pid), false, `worker ${pid} is gone`);
+      await noneLeft(ws, runId, d);
+      assertInventory(ws);
+    } finally {
+      await cleanupAll(ws, [d]);
+    }
+  });
+
   it('kill -9 of the engine during a launched run: the next engine adopts the launcher, one run', T, async () => {
     const ws = makeWorkspace({ trainer: { command: launched(2) }, env: { TRAINER_DOUBLE_MODE: 'slow', TRAINER_DOUBLE_STEPS: '12', TRAINER_DOUBLE_SLOW_MS: '50', TRAINER_DOUBLE_HOLD_AT: '4' } });
     const daemons: Daemon[] = [];

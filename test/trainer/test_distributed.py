@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (conversation, load_adapter, make_job, max_diff, run_trainer, start_trainer, torchrun, wait,
+from conftest import (PYTHON, conversation, load_adapter, make_job, max_diff, run_trainer, start_trainer, torchrun, wait,
                       wait_for_event, write_jsonl)
 
 N_EXAMPLES = 12
@@ -61,6 +61,17 @@ def test_one_writer_every_example_once(two):
     assert two.stdout.count("done: ") == 1, two.stdout
     assert Path(two.job["output_dir"], "adapter_model.safetensors").is_file()
     assert not list(Path(two.job["output_dir"]).parent.glob(".adapter.*"))
+
+
+def test_accelerate_launch_trains_the_same_as_torchrun(root, tiny_model, data, two):
+    """The accelerate form of the example config (--multi_gpu works on the CPU: it runs torchrun)."""
+    accelerate = [PYTHON, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+                  "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+    job = make_job(root, tiny_model, data, name="accel", hyperparameters={"epochs": 2, "batchSize": 2})
+    run = run_trainer(root, job, launcher=accelerate)
+    assert run.returncode == 0, run.log()
+    assert run.of("start")[0]["world_size"] == 2
+    assert [e["loss"] for e in run.of("step")] == pytest.approx([e["loss"] for e in two.of("step")], rel=1e-5)
 
 
 def test_same_curve_as_one_process_with_the_same_global_batch(root, tiny_model, data):

@@ -26,8 +26,9 @@ from typing import Any, Optional
 
 # How long a collective waits for a rank before failing (a rank that stopped answering without
 # dying: torchrun already ends the run when a worker dies). Long enough for a rank that is still
-# loading a large model from a slow disk.
-DEFAULT_TIMEOUT_SECONDS = 1800
+# loading a large model from a slow disk, and below the engine's default hang timeout (900 s), since
+# rank 0's heartbeats go on while it waits. torch's own default for NCCL is the same 10 minutes.
+DEFAULT_TIMEOUT_SECONDS = 600
 
 
 class RankLost(RuntimeError):
