@@ -46,6 +46,8 @@ class Hyperparameters:
     evalEverySteps: Optional[int] = None  # default: checkpointEverySteps
     # Runtime.
     gradientCheckpointing: bool = False
+    loss: str = "full"  # "full" | "chunked" | "fused" (loss.py)
+    compile: bool = False  # torch.compile of the decoder
     bf16: Union[str, bool] = "auto"
     seed: int = 42
     checkpointEverySteps: int = 100
@@ -81,7 +83,7 @@ def _type_ok(name: str, value: Any, default: Any) -> Any:
             "debugInjectNanAtStep"}
     floats = {"loraAlpha", "loraDropout", "learningRate", "weightDecay", "maxGradNorm", "epochs",
               "evalSplit", "debugStepDelay"}
-    bools = {"packing", "gradientCheckpointing", "requireGpu"}
+    bools = {"packing", "gradientCheckpointing", "requireGpu", "compile"}
     if value is None and name in {"maxSteps", "evalEverySteps", "debugInjectNanAtStep"}:
         return None
     if name in ints:
@@ -99,6 +101,10 @@ def _type_ok(name: str, value: Any, default: Any) -> Any:
     if name == "bf16":
         if value not in ("auto", True, False):
             raise ConfigError(f'hyperparameters.bf16 must be "auto", true or false, got {value!r}')
+        return value
+    if name == "loss":
+        if value not in ("full", "chunked", "fused"):
+            raise ConfigError(f'hyperparameters.loss must be "full", "chunked" or "fused", got {value!r}')
         return value
     if name == "lrScheduler":
         if value not in LR_SCHEDULERS:

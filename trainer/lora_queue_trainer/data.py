@@ -86,6 +86,9 @@ class Example:
     input_ids: list[int]
     labels: list[int]
     line: int
+    # For a packed row: the lengths of the examples in it, in order (their positions restart at 0
+    # at each, and attention never crosses from one to another). None: one example.
+    segments: Optional[list[int]] = None
 
 
 def tokenize_conversations(
@@ -115,42 +118,58 @@ def tokenize_conversations(
 
 
 def pack_examples(examples: list[Example], max_length: int) -> list[Example]:
-    """Greedy packing in dataset order: concatenate whole examples into rows of at
-    most ``max_length`` tokens. Attention is not blocked between packed examples
-    (plain causal attention over the row), which is the usual trade-off of simple
-    packing; BOS at the start of each example marks the boundary for the model."""
+    """Greedy padding-free packing in dataset order: whole examples concatenated into rows of at
+    most ``max_length`` tokens, each row remembering its examples' lengths. ``collate`` turns them
+    into position ids that restart at every example, from which transformers builds a
+    block-diagonal causal mask (SDPA, eager) or variable-length attention (flash-attention): an
+    example never attends to the one before it, so a packed row trains exactly as its examples
+    would one by one (test_packing.py)."""
     rows: list[Example] = []
     cur_ids: list[int] = []
     cur_labels: list[int] = []
+    segments: list[int] = []
     first_line = 0
     for ex in examples:
         if cur_ids and len(cur_ids) + len(ex.input_ids) > max_length:
-            rows.append(Example(cur_ids, cur_labels, first_line))
-            cur_ids, cur_labels = [], []
+            rows.append(Example(cur_ids, cur_labels, first_line, segments))
+            cur_ids, cur_labels, segments = [], [], []
         if not cur_ids:
             first_line = ex.line
         cur_ids = cur_ids + ex.input_ids
-        # The first token of a packed example must not be predicted from the
-        # previous example (it is masked anyway: BOS/header are never trained).
+        # The last token of an example is not trained to predict the next example's first token:
+        # that label is the next example's own first label, always masked (BOS/header never train).
         cur_labels = cur_labels + ex.labels
+        segments.append(len(ex.input_ids))
     if cur_ids:
-        rows.append(Example(cur_ids, cur_labels, first_line))
+        rows.append(Example(cur_ids, cur_labels, first_line, segments))
     return rows
 
 
 def collate(batch: list[Example], pad_id: int):
+    """(input ids, labels, attention mask, position ids) of a batch. Rows of single examples are
+    right-padded and masked by the attention mask (position ids None: the model counts them).
+    A batch with packed rows has no attention mask but position ids that restart at 0 at every
+    example and at the padding, so each example, and the padding, is a block of its own."""
     import torch
 
     width = max(len(e.input_ids) for e in batch)
     ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
     labels = torch.full((len(batch), width), IGNORE_INDEX, dtype=torch.long)
-    attn = torch.zeros((len(batch), width), dtype=torch.long)
+    packed = any(e.segments is not None for e in batch)
+    attn = None if packed else torch.zeros((len(batch), width), dtype=torch.long)
+    pos = torch.zeros((len(batch), width), dtype=torch.long) if packed else None
     for r, e in enumerate(batch):
         n = len(e.input_ids)
         ids[r, :n] = torch.tensor(e.input_ids, dtype=torch.long)
         labels[r, :n] = torch.tensor(e.labels, dtype=torch.long)
-        attn[r, :n] = 1
-    return ids, labels, attn
+        if attn is not None:
+            attn[r, :n] = 1
+        if pos is not None:
+            at = 0
+            for length in (e.segments or [n]) + ([width - n] if width > n else []):
+                pos[r, at:at + length] = torch.arange(length)
+                at += length
+    return ids, labels, attn, pos
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> list[int]:

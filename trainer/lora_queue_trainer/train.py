@@ -251,13 +251,25 @@ class Trainer:
 
         self._phase("loading_model")
         dtype = torch.bfloat16 if use_bf16 else torch.float32
-        model = AutoModelForCausalLM.from_pretrained(job.base_model, dtype=dtype, local_files_only=True)
+        self.attention = self._attention_implementation()
+        model = AutoModelForCausalLM.from_pretrained(job.base_model, dtype=dtype, local_files_only=True,
+                                                     **({"attn_implementation": self.attention} if self.attention else {}))
+        self.attention = getattr(model.config, "_attn_implementation", None) or self.attention
         model.config.use_cache = False  # caching is for generation; it only costs memory here
         model.to(device)
         if hp.gradientCheckpointing:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         self.model = self._wrap_peft(model)
         self.model.train()
+        from .loss import resolve_mode
+
+        self.loss_mode, note = resolve_mode(hp.loss, self.model, device.type)
+        if note:
+            self._say(f"note: {note}")
+        if hp.compile:
+            # The decoder's forward compiled in place (nn.Module.compile): the PEFT wrapper, its
+            # save_pretrained and the loss stay as they are. Shapes vary with the batch: dynamic.
+            self.model.get_base_model().get_decoder().compile(dynamic=True)
 
         params = [p for p in self.model.parameters() if p.requires_grad]
         if not params:
@@ -288,7 +300,8 @@ class Trainer:
             "start", total_steps=self.total_steps, world_size=self.dist.world_size, device=self._device_name(),
             run_id=job.run_id, resumed_from_step=self.step if job.resume_from else None,
             train_examples=len(train), eval_examples=len(evals), trainable_parameters=n_trainable,
-            bf16=use_bf16, setup_seconds=round(time.time() - t0, 3),
+            bf16=use_bf16, setup_seconds=round(time.time() - t0, 3), loss=self.loss_mode,
+            attention=self.attention, packing=hp.packing, compiled=hp.compile,
         )
         self._say(f"start: {len(train)} train rows, {len(evals)} eval, {self.total_steps} steps, "
                   f"device {self._device_name()}, bf16 {use_bf16}, trainable params {n_trainable}")
@@ -316,6 +329,17 @@ class Trainer:
         if hp.maxSteps is not None:
             total = min(total, hp.maxSteps)
         return max(1, total)
+
+    def _attention_implementation(self) -> Optional[str]:
+        """flash-attention 2 for packed rows on CUDA where it is installed (variable-length kernels:
+        no padding, no mask), else transformers' default (SDPA), which gets a block-diagonal mask."""
+        if not (self.hp.packing and self.device.type == "cuda"):
+            return None
+        try:
+            import flash_attn  # noqa: F401
+        except Exception:
+            return None
+        return "flash_attention_2"
 
     def _device_name(self) -> str:
         import torch
@@ -463,22 +487,18 @@ class Trainer:
     def _batch(self, rows):
         from .data import collate
 
-        ids, labels, attn = collate(rows, self.pad_id)
-        return ids.to(self.device), labels.to(self.device), attn.to(self.device)
+        ids, labels, attn, pos = collate(rows, self.pad_id)
+        to = lambda t: None if t is None else t.to(self.device)  # noqa: E731
+        return to(ids), to(labels), to(attn), to(pos)
 
-    def _loss_sum(self, ids, labels, attn):
-        """Summed next-token cross-entropy over trained tokens (fp32)."""
+    def _loss_sum(self, ids, labels, attn, pos):
+        """Summed next-token cross-entropy over trained tokens (fp32), as hyperparameters.loss says (loss.py)."""
         import torch
-        import torch.nn.functional as F
 
-        with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.use_bf16):
-            logits = self.model(input_ids=ids, attention_mask=attn).logits
-        # Shift the labels, not the logits: slicing the logits copies the whole batch x tokens x
-        # vocabulary tensor (and its gradient on backward). Same loss, as transformers computes it;
-        # measured with bench/trainer/loss_shift.py.
-        shift_labels = F.pad(labels, (0, 1), value=IGNORE_INDEX)[:, 1:]
-        return F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), shift_labels.reshape(-1),
-                               ignore_index=IGNORE_INDEX, reduction="sum")
+        from .loss import loss_sum
+
+        autocast = {"device_type": self.device.type, "dtype": torch.bfloat16} if self.use_bf16 else None
+        return loss_sum(self.model, self.loss_mode, ids, labels, attn, pos, autocast=autocast)
 
     def _oom(self, exc, rows) -> TrainerFailure:
         width = max(len(r.input_ids) for r in rows)
@@ -514,8 +534,8 @@ class Trainer:
             if not rows:
                 continue  # a short last batch: this process contributes a zero gradient
             try:
-                ids, labels, attn = self._batch(rows)
-                loss = self._loss_sum(ids, labels, attn) / max(1, n_trained)
+                ids, labels, attn, pos = self._batch(rows)
+                loss = self._loss_sum(ids, labels, attn, pos) / max(1, n_trained)
                 if hp.debugInjectNanAtStep is not None and self.step + 1 == hp.debugInjectNanAtStep \
                         and self._debug_nan_rank_matches():
                     loss = loss * float("nan")  # fault injection (test only)
@@ -612,8 +632,8 @@ class Trainer:
         with torch.no_grad():
             for i in range(0, len(mine), bs):
                 rows = mine[i:i + bs]
-                ids, labels, attn = self._batch(rows)
-                total += self._loss_sum(ids, labels, attn).item()
+                ids, labels, attn, pos = self._batch(rows)
+                total += self._loss_sum(ids, labels, attn, pos).item()
                 count += int((labels[:, 1:] != IGNORE_INDEX).sum().item())
         self.model.train()
         if dist.enabled:
