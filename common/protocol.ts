@@ -3,6 +3,9 @@
  * declared once with its method name, its types, and which way it goes. Both sides import it;
  * it imports neither `vscode` nor Node.
  */
+import type { EndKind } from './endKinds';
+
+export { END_KINDS, END_KIND_NAMES, TRAINER_ERROR_KINDS, endKindWords, type EndKind, type TrainerErrorKind } from './endKinds';
 
 /** Client → server at start (initializationOptions), and again on a settings change. */
 export interface ClientSettings {
@@ -114,8 +117,8 @@ export interface RunView {
   readonly runId: string;
   readonly dataset: string;
   readonly attempt: number;
-  /** `running`, or how it ended (success, stopped, nan_loss, cuda_oom, crash, …). */
-  readonly state: string;
+  /** `running`, or how it ended (common/endKinds.ts). */
+  readonly state: 'running' | EndKind;
   /** Where the dataset went (done, failed, back to the queue); null while it runs. */
   readonly outcome: 'done' | 'failed' | 'queue' | null;
   /** What the engine asked of a running trainer (stop-after-step, stop-now, …), or null. */
@@ -188,8 +191,8 @@ export interface ChartRun {
   readonly runId: string;
   readonly dataset: string;
   readonly attempt: number;
-  /** `training` while it runs, else how it ended (success, stopped, nan_loss, …). */
-  readonly state: string;
+  /** `training` while it runs, else how it ended (common/endKinds.ts). */
+  readonly state: 'training' | EndKind;
   readonly startedAt: string;
 }
 
