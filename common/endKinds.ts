@@ -77,8 +77,3 @@ export function endKindOfTrainerError(kind: string): EndKind {
 
 /** The ends that use up an attempt (the dataset's fault or a transient failure of the run). */
 export const RETRYABLE_END_KINDS: ReadonlySet<EndKind> = new Set(END_KIND_NAMES.filter((k) => END_KINDS[k].after === 'retry'));
-
-/** Words for an end kind; a kind this table does not know (a newer engine's state) is shown as it is. */
-export function endKindWords(kind: string): string {
-  return isEndKind(kind) ? END_KINDS[kind].words : kind;
-}

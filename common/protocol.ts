@@ -1,11 +1,16 @@
 /**
  * The one protocol module: every custom message between the VS Code client and the server,
- * declared once with its method name, its types, and which way it goes. Both sides import it;
- * it imports neither `vscode` nor Node.
+ * declared once with its method name, its types, and which way it goes (the first words of its
+ * comment), and the ids both sides name. Both sides import it and send, handle and receive each
+ * message through its `type`, so the compiler checks params and results at both ends (as
+ * vscode-eslint's customMessages.ts and rust-analyzer's lsp_ext.ts do). It imports neither
+ * `vscode` nor Node: vscode-languageserver-protocol's common entry only.
  */
+import { NotificationType, RequestType } from 'vscode-languageserver-protocol';
 import type { EndKind } from './endKinds';
 
-export { END_KINDS, END_KIND_NAMES, TRAINER_ERROR_KINDS, endKindWords, type EndKind, type TrainerErrorKind } from './endKinds';
+/** How a run ends (a run's `state` once it ended): the one table, common/endKinds.ts. */
+export { END_KINDS, type EndKind } from './endKinds';
 
 /** Client → server at start (initializationOptions), and again on a settings change. */
 export interface ClientSettings {
@@ -16,6 +21,12 @@ export interface ClientSettings {
 }
 
 export const SETTINGS_SECTION = 'loraQueue';
+
+/** The config file's name: the server looks for it, the client watches and opens it. */
+export const CONFIG_FILE = 'lora-queue.json';
+
+/** The client's command that shows an open dataset's statistics; the server's CodeLens runs it with the dataset's URI. */
+export const SHOW_DATASET_STATS_COMMAND = 'loraQueue.showDatasetStats';
 
 /** Attached to a diagnostic (`Diagnostic.data`) so the code-action request needs no revalidation. */
 export type DiagnosticFixData =
@@ -43,7 +54,7 @@ export interface DatasetStats {
 /** Client → server: the statistics of an open dataset (waits until every line is counted). */
 export namespace DatasetStatsRequest {
   export const method = 'loraQueue/datasetStats' as const;
-  export const direction = 'clientToServer' as const;
+  export const type = new RequestType<Params, Result, void>(method);
   export interface Params {
     readonly uri: string;
   }
@@ -59,7 +70,7 @@ export interface MaskSegment {
 /** Client → server: an example as the model sees it after the chat template, with its loss mask. */
 export namespace LossMaskPreviewRequest {
   export const method = 'loraQueue/lossMaskPreview' as const;
-  export const direction = 'clientToServer' as const;
+  export const type = new RequestType<Params, Result, void>(method);
   export interface Params {
     readonly uri: string;
     /** 0-based line of the example. */
@@ -99,7 +110,7 @@ export interface QueueStatusView {
 /** Server → client: the queue changed (pushed, never polled by the client). */
 export namespace QueueStateNotification {
   export const method = 'loraQueue/state' as const;
-  export const direction = 'serverToClient' as const;
+  export const type = new NotificationType<Params>(method);
   export interface Params {
     /** This window's engine: the owner of the queue root, a follower of another owner, or off (and why). */
     readonly engine: 'owner' | 'follower' | 'off';
@@ -166,7 +177,7 @@ export type QueueCommand =
 /** Client → server: one queue command (enqueue, stop, pause, resume, retry, remove, priority, rollback, consolidate), applied exactly once. */
 export namespace QueueCommandRequest {
   export const method = 'loraQueue/command' as const;
-  export const direction = 'clientToServer' as const;
+  export const type = new RequestType<Params, Result, void>(method);
   export type Params = QueueCommand;
   export interface Result {
     readonly ok: boolean;
@@ -199,7 +210,7 @@ export interface ChartRun {
 /** Client → server: the runs the loss chart can show, newest first (the current one, then the recent ended ones). */
 export namespace LossRunsRequest {
   export const method = 'loraQueue/lossRuns' as const;
-  export const direction = 'clientToServer' as const;
+  export const type = new RequestType<Params, Result, void>(method);
   export type Params = Record<string, never>;
   export interface Result {
     readonly runs: readonly ChartRun[];
@@ -210,7 +221,7 @@ export namespace LossRunsRequest {
 /** Client → server: runs' loss curves over a step range, downsampled by the server (min/max per bucket) to at most `maxPoints` per series. */
 export namespace LossSeriesRequest {
   export const method = 'loraQueue/lossSeries' as const;
-  export const direction = 'clientToServer' as const;
+  export const type = new RequestType<Params, Result, void>(method);
   export interface Params {
     readonly runIds: readonly string[];
     /** Inclusive step range; the whole run when absent. */
@@ -241,7 +252,7 @@ export namespace LossSeriesRequest {
  */
 export namespace LossProgressNotification {
   export const method = 'loraQueue/progress' as const;
-  export const direction = 'serverToClient' as const;
+  export const type = new NotificationType<Params>(method);
   export interface Params {
     readonly runs: readonly (LossSeries & { readonly totalSteps: number | null; readonly reset: boolean; readonly training: boolean })[];
   }

@@ -4,8 +4,8 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
-import { DatasetStatsRequest, SETTINGS_SECTION, type ClientSettings } from '../../common/protocol';
+import { DidChangeConfigurationNotification, LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
+import { CONFIG_FILE, DatasetStatsRequest, SETTINGS_SECTION, SHOW_DATASET_STATS_COMMAND, type ClientSettings } from '../../common/protocol';
 import { registerLossChart } from './lossChart';
 import { showLossMaskPreview } from './maskPreview';
 import { registerQueue } from './queueStatus';
@@ -28,10 +28,10 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       debug: { module: serverModule, transport: TransportKind.ipc, options: { execArgv: ['--nolazy', '--inspect=6009'] } },
     };
     const clientOptions: LanguageClientOptions = {
-      documentSelector: [{ language: 'jsonl' }, { scheme: 'file', pattern: '**/lora-queue.json' }],
+      documentSelector: [{ language: 'jsonl' }, { scheme: 'file', pattern: `**/${CONFIG_FILE}` }],
       initializationOptions: settings(),
       outputChannel: log,
-      synchronize: { configurationSection: SETTINGS_SECTION, fileEvents: vscode.workspace.createFileSystemWatcher('**/lora-queue.json') },
+      synchronize: { configurationSection: SETTINGS_SECTION, fileEvents: vscode.workspace.createFileSystemWatcher(`**/${CONFIG_FILE}`) },
     };
     client = new LanguageClient('loraQueue', 'LoRA Queue', serverOptions, clientOptions);
     log.info(`starting the language server: ${serverModule}`);
@@ -41,8 +41,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     context.subscriptions.push(
       vscode.commands.registerCommand('loraQueue.showLogs', () => log.show()),
       vscode.commands.registerCommand('loraQueue.previewLossMask', () => showLossMaskPreview(context, client!)),
-      vscode.commands.registerCommand('loraQueue.showDatasetStats', (uri?: string) => showDatasetStats(client!, uri)),
-      vscode.workspace.onDidGrantWorkspaceTrust(() => void client?.sendNotification('workspace/didChangeConfiguration', { settings: { [SETTINGS_SECTION]: settings() } })),
+      vscode.commands.registerCommand(SHOW_DATASET_STATS_COMMAND, (uri?: string) => showDatasetStats(client!, uri)),
+      vscode.workspace.onDidGrantWorkspaceTrust(() => void client?.sendNotification(DidChangeConfigurationNotification.type, { settings: { [SETTINGS_SECTION]: settings() } })),
     );
   } catch (e) {
     // VS Code says nothing when activation fails; say it ourselves.
@@ -58,7 +58,7 @@ async function showDatasetStats(client: LanguageClient, uri?: string): Promise<v
     return;
   }
   const r = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: 'Counting tokens' }, () =>
-    client.sendRequest(DatasetStatsRequest.method, { uri: target } satisfies DatasetStatsRequest.Params) as Promise<DatasetStatsRequest.Result>);
+    client.sendRequest(DatasetStatsRequest.type, { uri: target }));
   if ('error' in r) {
     void vscode.window.showWarningMessage(`Dataset statistics: ${r.error}`);
     return;

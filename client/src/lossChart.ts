@@ -19,7 +19,7 @@ let panel: vscode.WebviewPanel | undefined;
 /** Relays progress to the panel while it exists; registered once at activation. */
 export function registerLossChart(context: vscode.ExtensionContext, client: LanguageClient): void {
   context.subscriptions.push(
-    client.onNotification(LossProgressNotification.method, (p: LossProgressNotification.Params) => {
+    client.onNotification(LossProgressNotification.type, (p) => {
       void panel?.webview.postMessage({ type: 'progress', params: p });
     }),
     vscode.commands.registerCommand('loraQueue.showLossChart', () => showLossChart(context, client)),
@@ -46,8 +46,8 @@ function showLossChart(context: vscode.ExtensionContext, client: LanguageClient)
   webview.onDidReceiveMessage(async (m: PageMessage) => {
     try {
       const result = m.type === 'runs'
-        ? await client.sendRequest(LossRunsRequest.method, {} satisfies LossRunsRequest.Params)
-        : await client.sendRequest(LossSeriesRequest.method, m.params);
+        ? await client.sendRequest(LossRunsRequest.type, {})
+        : await client.sendRequest(LossSeriesRequest.type, m.params);
       void webview.postMessage({ type: 'reply', id: m.id, result });
     } catch (e) {
       void webview.postMessage({ type: 'reply', id: m.id, error: (e as Error).message });

@@ -31,7 +31,7 @@ async function pickDataset(p: QueueStateNotification.Params | undefined, title: 
 
 /** Sends one queue command; the result goes to the log and the status bar, a refusal to a warning. */
 export async function sendQueueCommand(client: LanguageClient, log: vscode.LogOutputChannel, c: QueueCommand): Promise<void> {
-  const r = (await client.sendRequest(QueueCommandRequest.method, c)) as QueueCommandRequest.Result;
+  const r = await client.sendRequest(QueueCommandRequest.type, c);
   log.info(`${c.type}: ${r.message}`);
   if (r.ok) void vscode.window.setStatusBarMessage(`LoRA Queue: ${r.message}`, 4000);
   else void vscode.window.showWarningMessage(`LoRA Queue: ${r.message}`, 'Show Logs').then((a) => a && log.show());
@@ -48,7 +48,7 @@ export function registerQueue(context: vscode.ExtensionContext, client: Language
 
   let last: QueueStateNotification.Params | undefined;
   context.subscriptions.push(
-    client.onNotification(QueueStateNotification.method, (p: QueueStateNotification.Params) => {
+    client.onNotification(QueueStateNotification.type, (p) => {
       last = p;
       tree.update(p);
       const s = statusText(p);

@@ -5,15 +5,13 @@
  */
 import * as vscode from 'vscode';
 import type { LanguageClient } from 'vscode-languageclient/node';
-import type { QueueCommand, QueueStateNotification } from '../../common/protocol';
+import { CONFIG_FILE, type QueueCommand, type QueueStateNotification } from '../../common/protocol';
 import { stateNotices } from './notify';
 import { sendQueueCommand } from './queueStatus';
 import { RunsTreeProvider } from './runsTree';
 import type { RunNode } from './runsTreeModel';
 import { SnapshotsTreeProvider } from './snapshotsTree';
 import type { SnapshotNode } from './snapshotsTreeModel';
-
-const CONFIG_FILE = 'lora-queue.json';
 
 /** Registers the views and commands; returns the handler for each state push. */
 export function registerSidebar(context: vscode.ExtensionContext, client: LanguageClient, log: vscode.LogOutputChannel): (p: QueueStateNotification.Params) => void {

@@ -7,6 +7,7 @@ import { dirname } from 'node:path';
 import {
   CodeAction,
   CodeActionKind,
+  CodeLensRefreshRequest,
   type Connection,
   type Diagnostic,
   DiagnosticSeverity,
@@ -15,12 +16,11 @@ import {
   type TextEdit,
 } from 'vscode-languageserver';
 import { TextDocument } from 'vscode-languageserver-textdocument';
-import { DatasetStatsRequest, DIAGNOSTIC_SOURCE, LossMaskPreviewRequest, SETTINGS_SECTION, type ClientSettings, type DiagnosticFixData } from '../../../common/protocol';
+import { CONFIG_FILE, DatasetStatsRequest, DIAGNOSTIC_SOURCE, LossMaskPreviewRequest, SETTINGS_SECTION, SHOW_DATASET_STATS_COMMAND, type ClientSettings, type DiagnosticFixData } from '../../../common/protocol';
 import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { checkConfigText } from '../config/diagnostics';
 import { ConfigStore, findConfig, validateOptionsFrom } from '../config/load';
-import { CONFIG_FILE } from '../config/schema';
 import type { FileDiagnostic, ValidateOptions } from '../dataset/file';
 import { hashingReady } from '../dataset/hash';
 import { DatasetDocument } from './datasetDocument';
@@ -108,7 +108,7 @@ export function startServer(connection: Connection): void {
         if (performance.now() - shownAt > 1000) {
           shownAt = performance.now();
           schedule(uri);
-          void connection.sendRequest('workspace/codeLens/refresh').catch(() => undefined);
+          void connection.sendRequest(CodeLensRefreshRequest.type).catch(() => undefined);
         }
       }
     } catch (e) {
@@ -118,7 +118,7 @@ export function startServer(connection: Connection): void {
     }
     if (counted > 0) {
       schedule(uri);
-      void connection.sendRequest('workspace/codeLens/refresh').catch(() => undefined);
+      void connection.sendRequest(CodeLensRefreshRequest.type).catch(() => undefined);
     }
     settle(d);
   };
@@ -326,10 +326,10 @@ export function startServer(connection: Connection): void {
     const t = d.model.tokenTotals();
     const counting = t.counted < t.examples ? ` · counting ${fmt(t.counted)}/${fmt(t.examples)}…` : '';
     const title = `${fmt(t.examples)} examples · ${fmt(t.tokens)} tokens · ${fmt(t.trainable)} trainable${t.overLength ? ` · ${fmt(t.overLength)} over ${fmt(d.tokens.maxSeqLength)}` : ''}${counting}`;
-    return [{ range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } }, command: { title, command: 'loraQueue.showDatasetStats', arguments: [textDocument.uri] } }];
+    return [{ range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } }, command: { title, command: SHOW_DATASET_STATS_COMMAND, arguments: [textDocument.uri] } }];
   });
 
-  connection.onRequest(DatasetStatsRequest.method, async ({ uri }: DatasetStatsRequest.Params): Promise<DatasetStatsRequest.Result> => {
+  connection.onRequest(DatasetStatsRequest.type, async ({ uri }) => {
     const d = docs.get(uri);
     if (!d) return { error: 'the dataset is not open' };
     if (!('modelDir' in d.tokens)) return { error: d.tokens.why };
@@ -358,7 +358,7 @@ export function startServer(connection: Connection): void {
     };
   });
 
-  connection.onRequest(LossMaskPreviewRequest.method, async ({ uri, line }: LossMaskPreviewRequest.Params): Promise<LossMaskPreviewRequest.Result> => {
+  connection.onRequest(LossMaskPreviewRequest.type, async ({ uri, line }) => {
     const d = docs.get(uri);
     if (!d) return { error: 'the dataset is not open' };
     if (!('modelDir' in d.tokens)) return { error: d.tokens.why };
