@@ -8,11 +8,7 @@ import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
 import type { LanguageClient } from 'vscode-languageclient/node';
 import { LossProgressNotification, LossRunsRequest, LossSeriesRequest } from '../../common/protocol';
-
-/** Messages from the page. */
-type PageMessage =
-  | { readonly type: 'runs'; readonly id: number }
-  | { readonly type: 'series'; readonly id: number; readonly params: LossSeriesRequest.Params };
+import type { PageMessage, PanelMessage } from './lossChartMessages';
 
 let panel: vscode.WebviewPanel | undefined;
 
@@ -20,7 +16,7 @@ let panel: vscode.WebviewPanel | undefined;
 export function registerLossChart(context: vscode.ExtensionContext, client: LanguageClient): void {
   context.subscriptions.push(
     client.onNotification(LossProgressNotification.type, (p) => {
-      void panel?.webview.postMessage({ type: 'progress', params: p });
+      void panel?.webview.postMessage({ type: 'progress', params: p } satisfies PanelMessage);
     }),
     vscode.commands.registerCommand('loraQueue.showLossChart', () => showLossChart(context, client)),
   );
@@ -43,14 +39,15 @@ function showLossChart(context: vscode.ExtensionContext, client: LanguageClient)
   panel.iconPath = new vscode.ThemeIcon('graph-line');
   const webview = panel.webview;
   webview.html = html(webview, media, bundled);
+  const post = (m: PanelMessage): Thenable<boolean> => webview.postMessage(m);
   webview.onDidReceiveMessage(async (m: PageMessage) => {
     try {
       const result = m.type === 'runs'
         ? await client.sendRequest(LossRunsRequest.type, {})
         : await client.sendRequest(LossSeriesRequest.type, m.params);
-      void webview.postMessage({ type: 'reply', id: m.id, result });
+      void post({ type: 'reply', id: m.id, result });
     } catch (e) {
-      void webview.postMessage({ type: 'reply', id: m.id, error: (e as Error).message });
+      void post({ type: 'reply', id: m.id, error: (e as Error).message });
     }
   }, undefined, context.subscriptions);
   panel.onDidDispose(() => (panel = undefined), undefined, context.subscriptions);
