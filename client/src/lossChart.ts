@@ -12,17 +12,16 @@ import type { PageMessage, PanelMessage } from './lossChartMessages';
 
 let panel: vscode.WebviewPanel | undefined;
 
-/** Relays progress to the panel while it exists; registered once at activation. */
+/** Relays progress to the panel while it exists; registered once at activation (the command is in commands.ts). */
 export function registerLossChart(context: vscode.ExtensionContext, client: LanguageClient): void {
   context.subscriptions.push(
     client.onNotification(LossProgressNotification.type, (p) => {
       void panel?.webview.postMessage({ type: 'progress', params: p } satisfies PanelMessage);
     }),
-    vscode.commands.registerCommand('loraQueue.showLossChart', () => showLossChart(context, client)),
   );
 }
 
-function showLossChart(context: vscode.ExtensionContext, client: LanguageClient): void {
+export function showLossChart(context: vscode.ExtensionContext, client: LanguageClient): void {
   if (panel) {
     panel.reveal(undefined, false);
     return;
