@@ -9,6 +9,8 @@
 import { NotificationType, RequestType } from 'vscode-languageserver-protocol';
 import type { EndKind } from './endKinds';
 
+export { CONFIG_FILE, DIAGNOSTIC_SOURCE, SETTINGS_SECTION, SHOW_DATASET_STATS_COMMAND } from './ids';
+
 /** How a run ends (a run's `state` once it ended): the one table, common/endKinds.ts. */
 export { END_KINDS, type EndKind } from './endKinds';
 
@@ -20,20 +22,11 @@ export interface ClientSettings {
   readonly trusted: boolean;
 }
 
-export const SETTINGS_SECTION = 'loraQueue';
-
-/** The config file's name: the server looks for it, the client watches and opens it. */
-export const CONFIG_FILE = 'lora-queue.json';
-
-/** The client's command that shows an open dataset's statistics; the server's CodeLens runs it with the dataset's URI. */
-export const SHOW_DATASET_STATS_COMMAND = 'loraQueue.showDatasetStats';
-
 /** Attached to a diagnostic (`Diagnostic.data`) so the code-action request needs no revalidation. */
 export type DiagnosticFixData =
   | { readonly title: string; readonly edits: readonly { readonly startCol: number; readonly endCol: number; readonly newText: string }[] }
   | { readonly title: string; readonly deleteLine: true };
 
-export const DIAGNOSTIC_SOURCE = 'lora-queue';
 
 /** Token and length statistics of one dataset (the `lora-queue stats` JSON, one file). */
 export interface DatasetStats {
