@@ -1,8 +1,18 @@
 /**
  * The one protocol module: every custom message between the VS Code client and the server,
- * declared once with its method name, its types, and which way it goes. Both sides import it;
- * it imports neither `vscode` nor Node.
+ * declared once with its method name, its types, and which way it goes (the first words of its
+ * comment), and the ids both sides name. Both sides import it and send, handle and receive each
+ * message through its `type`, so the compiler checks params and results at both ends (as
+ * vscode-eslint's customMessages.ts and rust-analyzer's lsp_ext.ts do). It imports neither
+ * `vscode` nor Node: vscode-languageserver-protocol's common entry only.
  */
+import { NotificationType, RequestType } from 'vscode-languageserver-protocol';
+import type { EndKind } from './endKinds';
+
+export { CONFIG_FILE, DIAGNOSTIC_SOURCE, SETTINGS_SECTION, SHOW_DATASET_STATS_COMMAND } from './ids';
+
+/** How a run ends (a run's `state` once it ended): the one table, common/endKinds.ts. */
+export { END_KINDS, type EndKind } from './endKinds';
 
 /** Client → server at start (initializationOptions), and again on a settings change. */
 export interface ClientSettings {
@@ -12,14 +22,11 @@ export interface ClientSettings {
   readonly trusted: boolean;
 }
 
-export const SETTINGS_SECTION = 'loraQueue';
-
 /** Attached to a diagnostic (`Diagnostic.data`) so the code-action request needs no revalidation. */
 export type DiagnosticFixData =
   | { readonly title: string; readonly edits: readonly { readonly startCol: number; readonly endCol: number; readonly newText: string }[] }
   | { readonly title: string; readonly deleteLine: true };
 
-export const DIAGNOSTIC_SOURCE = 'lora-queue';
 
 /** Token and length statistics of one dataset (the `lora-queue stats` JSON, one file). */
 export interface DatasetStats {
@@ -40,7 +47,7 @@ export interface DatasetStats {
 /** Client → server: the statistics of an open dataset (waits until every line is counted). */
 export namespace DatasetStatsRequest {
   export const method = 'loraQueue/datasetStats' as const;
-  export const direction = 'clientToServer' as const;
+  export const type = new RequestType<Params, Result, void>(method);
   export interface Params {
     readonly uri: string;
   }
@@ -56,7 +63,7 @@ export interface MaskSegment {
 /** Client → server: an example as the model sees it after the chat template, with its loss mask. */
 export namespace LossMaskPreviewRequest {
   export const method = 'loraQueue/lossMaskPreview' as const;
-  export const direction = 'clientToServer' as const;
+  export const type = new RequestType<Params, Result, void>(method);
   export interface Params {
     readonly uri: string;
     /** 0-based line of the example. */
@@ -96,7 +103,7 @@ export interface QueueStatusView {
 /** Server → client: the queue changed (pushed, never polled by the client). */
 export namespace QueueStateNotification {
   export const method = 'loraQueue/state' as const;
-  export const direction = 'serverToClient' as const;
+  export const type = new NotificationType<Params>(method);
   export interface Params {
     /** This window's engine: the owner of the queue root, a follower of another owner, or off (and why). */
     readonly engine: 'owner' | 'follower' | 'off';
@@ -114,8 +121,8 @@ export interface RunView {
   readonly runId: string;
   readonly dataset: string;
   readonly attempt: number;
-  /** `running`, or how it ended (success, stopped, nan_loss, cuda_oom, crash, …). */
-  readonly state: string;
+  /** `running`, or how it ended (common/endKinds.ts). */
+  readonly state: 'running' | EndKind;
   /** Where the dataset went (done, failed, back to the queue); null while it runs. */
   readonly outcome: 'done' | 'failed' | 'queue' | null;
   /** What the engine asked of a running trainer (stop-after-step, stop-now, …), or null. */
@@ -163,7 +170,7 @@ export type QueueCommand =
 /** Client → server: one queue command (enqueue, stop, pause, resume, retry, remove, priority, rollback, consolidate), applied exactly once. */
 export namespace QueueCommandRequest {
   export const method = 'loraQueue/command' as const;
-  export const direction = 'clientToServer' as const;
+  export const type = new RequestType<Params, Result, void>(method);
   export type Params = QueueCommand;
   export interface Result {
     readonly ok: boolean;
@@ -188,15 +195,15 @@ export interface ChartRun {
   readonly runId: string;
   readonly dataset: string;
   readonly attempt: number;
-  /** `training` while it runs, else how it ended (success, stopped, nan_loss, …). */
-  readonly state: string;
+  /** `training` while it runs, else how it ended (common/endKinds.ts). */
+  readonly state: 'training' | EndKind;
   readonly startedAt: string;
 }
 
 /** Client → server: the runs the loss chart can show, newest first (the current one, then the recent ended ones). */
 export namespace LossRunsRequest {
   export const method = 'loraQueue/lossRuns' as const;
-  export const direction = 'clientToServer' as const;
+  export const type = new RequestType<Params, Result, void>(method);
   export type Params = Record<string, never>;
   export interface Result {
     readonly runs: readonly ChartRun[];
@@ -207,7 +214,7 @@ export namespace LossRunsRequest {
 /** Client → server: runs' loss curves over a step range, downsampled by the server (min/max per bucket) to at most `maxPoints` per series. */
 export namespace LossSeriesRequest {
   export const method = 'loraQueue/lossSeries' as const;
-  export const direction = 'clientToServer' as const;
+  export const type = new RequestType<Params, Result, void>(method);
   export interface Params {
     readonly runIds: readonly string[];
     /** Inclusive step range; the whole run when absent. */
@@ -238,7 +245,7 @@ export namespace LossSeriesRequest {
  */
 export namespace LossProgressNotification {
   export const method = 'loraQueue/progress' as const;
-  export const direction = 'serverToClient' as const;
+  export const type = new NotificationType<Params>(method);
   export interface Params {
     readonly runs: readonly (LossSeries & { readonly totalSteps: number | null; readonly reset: boolean; readonly training: boolean })[];
   }

@@ -37,7 +37,7 @@ await Promise.all([
 chmodSync('bin/lora-queue.js', 0o755);
 // The loss chart's page, with uPlot bundled in (the webview loads nothing remote), and uPlot's styles.
 mkdirSync('dist/media', { recursive: true });
-await build({ ...common, platform: 'browser', target: 'chrome120', format: 'iife', define: {}, banner: {}, entryPoints: ['client/src/lossChartPage.js'], outfile: 'dist/media/lossChart.js' });
+await build({ ...common, platform: 'browser', target: 'chrome120', format: 'iife', define: {}, banner: {}, entryPoints: ['client/src/lossChartPage.ts'], outfile: 'dist/media/lossChart.js' });
 copyFileSync('node_modules/uplot/dist/uPlot.min.css', 'dist/media/uPlot.min.css');
 // The config's JSON Schema, generated from the zod schema (contributed through jsonValidation).
 await build({ ...common, sourcemap: false, minify: false, entryPoints: ['server/src/config/emitSchema.ts'], outfile: 'out/emitSchema.js' });

@@ -8,25 +8,20 @@ import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
 import type { LanguageClient } from 'vscode-languageclient/node';
 import { LossProgressNotification, LossRunsRequest, LossSeriesRequest } from '../../common/protocol';
-
-/** Messages from the page. */
-type PageMessage =
-  | { readonly type: 'runs'; readonly id: number }
-  | { readonly type: 'series'; readonly id: number; readonly params: LossSeriesRequest.Params };
+import type { PageMessage, PanelMessage } from './lossChartMessages';
 
 let panel: vscode.WebviewPanel | undefined;
 
-/** Relays progress to the panel while it exists; registered once at activation. */
+/** Relays progress to the panel while it exists; registered once at activation (the command is in commands.ts). */
 export function registerLossChart(context: vscode.ExtensionContext, client: LanguageClient): void {
   context.subscriptions.push(
-    client.onNotification(LossProgressNotification.method, (p: LossProgressNotification.Params) => {
-      void panel?.webview.postMessage({ type: 'progress', params: p });
+    client.onNotification(LossProgressNotification.type, (p) => {
+      void panel?.webview.postMessage({ type: 'progress', params: p } satisfies PanelMessage);
     }),
-    vscode.commands.registerCommand('loraQueue.showLossChart', () => showLossChart(context, client)),
   );
 }
 
-function showLossChart(context: vscode.ExtensionContext, client: LanguageClient): void {
+export function showLossChart(context: vscode.ExtensionContext, client: LanguageClient): void {
   if (panel) {
     panel.reveal(undefined, false);
     return;
@@ -43,14 +38,15 @@ function showLossChart(context: vscode.ExtensionContext, client: LanguageClient)
   panel.iconPath = new vscode.ThemeIcon('graph-line');
   const webview = panel.webview;
   webview.html = html(webview, media, bundled);
+  const post = (m: PanelMessage): Thenable<boolean> => webview.postMessage(m);
   webview.onDidReceiveMessage(async (m: PageMessage) => {
     try {
       const result = m.type === 'runs'
-        ? await client.sendRequest(LossRunsRequest.method, {} satisfies LossRunsRequest.Params)
-        : await client.sendRequest(LossSeriesRequest.method, m.params);
-      void webview.postMessage({ type: 'reply', id: m.id, result });
+        ? await client.sendRequest(LossRunsRequest.type, {})
+        : await client.sendRequest(LossSeriesRequest.type, m.params);
+      void post({ type: 'reply', id: m.id, result });
     } catch (e) {
-      void webview.postMessage({ type: 'reply', id: m.id, error: (e as Error).message });
+      void post({ type: 'reply', id: m.id, error: (e as Error).message });
     }
   }, undefined, context.subscriptions);
   panel.onDidDispose(() => (panel = undefined), undefined, context.subscriptions);

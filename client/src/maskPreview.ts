@@ -17,7 +17,7 @@ export async function showLossMaskPreview(context: vscode.ExtensionContext, clie
     return;
   }
   const line = editor.selection.active.line;
-  const result = await client.sendRequest(LossMaskPreviewRequest.method, { uri: editor.document.uri.toString(), line } satisfies LossMaskPreviewRequest.Params) as LossMaskPreviewRequest.Result;
+  const result = await client.sendRequest(LossMaskPreviewRequest.type, { uri: editor.document.uri.toString(), line });
   if (!panel) {
     panel = vscode.window.createWebviewPanel('loraQueue.lossMask', 'Loss mask', vscode.ViewColumn.Beside, {
       enableScripts: true,

@@ -11,6 +11,8 @@ export interface QueueNode {
   readonly kind: NodeKind;
   /** The dataset name, for commands (retry, remove, priority). */
   readonly name?: string;
+  /** A queued dataset's priority, for the priority commands (which add or take one). */
+  readonly priority?: number;
   readonly children?: readonly QueueNode[];
 }
 
@@ -39,7 +41,7 @@ export function queueTree(engine: 'owner' | 'follower' | 'off', why: string | un
   groups.push({
     id: 'queued', label: `Queued (${s.queue.length})`, kind: 'group',
     children: queued.map((q) => ({
-      id: `queued/${q.name}`, label: q.name, kind: 'queued', name: q.name,
+      id: `queued/${q.name}`, label: q.name, kind: 'queued', name: q.name, priority: q.priority,
       description: `priority ${q.priority} · ${plural(q.examples, 'example')} · ${size(q.size)}${q.attempts ? ` · ${plural(q.attempts, 'attempt')}` : ''}`,
     })),
   });

@@ -1,6 +1,7 @@
 /** The Runs view: a tree over the last `loraQueue/state` push, refreshed on each push. */
 import * as vscode from 'vscode';
 import type { QueueStateNotification } from '../../common/protocol';
+import { commandId } from './commandNames';
 import { runsTree, type RunNode } from './runsTreeModel';
 
 export class RunsTreeProvider implements vscode.TreeDataProvider<RunNode> {
@@ -32,7 +33,7 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunNode> {
     item.tooltip = node.tooltip ?? node.description;
     item.contextValue = node.kind;
     item.iconPath = new vscode.ThemeIcon(node.icon);
-    if (node.kind === 'runLog') item.command = { command: 'loraQueue.openRunLog', title: 'Open Run Log', arguments: [node] };
+    if (node.kind === 'runLog') item.command = { command: commandId('openRunLog'), title: 'Open Run Log', arguments: [node] };
     return item;
   }
 }

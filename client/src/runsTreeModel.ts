@@ -1,5 +1,5 @@
 /** The Runs view's tree, built from a state push: pure, so it is tested without VS Code. */
-import type { QueueStateNotification, RunView } from '../../common/protocol';
+import type { EndKind, QueueStateNotification, RunView } from '../../common/protocol';
 
 export type RunNodeKind = 'runRunning' | 'run' | 'runLog' | 'checkpoint' | 'info';
 
@@ -33,7 +33,8 @@ function seconds(from: string, to: string | Date): number | null {
   return Number.isFinite(a) && Number.isFinite(b) ? (b - a) / 1000 : null;
 }
 
-const ICONS: Record<string, string> = { success: 'pass', stopped: 'debug-pause' };
+/** Codicons for the ends that are not failures; every other end shows as an error or a warning. */
+const ICONS: Partial<Record<EndKind, string>> = { success: 'pass', stopped: 'debug-pause' };
 
 function runIcon(r: RunView): string {
   if (r.state === 'running') return 'sync~spin';

@@ -29,6 +29,8 @@ describe('Queue view tree', () => {
     assert.equal(processing.description, 'step 5/20 · loss 1.5000 · attempt 2');
     assert.equal(tree[1]!.children![0]!.description, 'priority 5 · 1 example · 3.0 MiB · 1 attempt');
     assert.equal(tree[1]!.children![1]!.description, 'priority 0 · 10 examples · 2.0 KiB');
+    // The priority commands read the node's priority, not its description.
+    assert.deepEqual(tree[1]!.children!.map((n) => [n.name, n.priority]), [['high.jsonl', 5], ['low.jsonl', 0]]);
     const failed = tree[3]!.children![0]!;
     assert.deepEqual([failed.kind, failed.description, failed.tooltip, failed.name], ['failed', 'data', 'line 3: json-syntax', 'bad.jsonl']);
   });

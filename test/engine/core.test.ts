@@ -5,6 +5,7 @@ import { appendFileSync, existsSync, mkdirSync, readdirSync, writeFileSync } fro
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { END_KIND_NAMES, RETRYABLE_END_KINDS, TRAINER_ERROR_KINDS, type EndKind } from '../../common/endKinds';
 import { classifyEnd, type EndFacts } from '../../server/src/engine/classify';
 import { checkCommand, pendingCommands, sendCommand } from '../../server/src/engine/control';
 import { safeName } from '../../server/src/engine/datasets';
@@ -137,6 +138,37 @@ describe('classifying the end of a run', () => {
       assert.ok(c.message.length > 0);
     });
   }
+
+  it('an error kind protocol v1 does not have is the trainer\'s catch-all (other → crash), its text kept', () => {
+    const c = classifyEnd(facts({ progress: p([{ type: 'error', kind: 'gpu_xid_error', message: 'Xid 79: GPU has fallen off the bus' }]), exit: { code: 1, signal: null } }));
+    assert.equal(c.kind, 'crash');
+    assert.match(c.message, /unknown kind "gpu_xid_error".*Xid 79: GPU has fallen off the bus/);
+  });
+});
+
+describe('the end-kind table', () => {
+  const opts = { maxAttempts: 3, retryBackoffSeconds: 10, lastCheckpoint: '/r/ck/step-5', now: 1_000_000, runId: 'r1', message: 'boom' };
+
+  it('every end kind settles without throwing, as its table entry says', () => {
+    const outcomes = Object.fromEntries(END_KIND_NAMES.map((k) => [k, decideAfterEnd(k, meta(), opts).outcome]));
+    assert.deepEqual(outcomes, {
+      success: 'done', stopped: 'queue', nan_loss: 'queue', cuda_oom: 'queue', gpu_unavailable: 'queue', data: 'failed',
+      config: 'queue', killed: 'queue', crash: 'queue', hang: 'queue', disk_full: 'queue',
+    });
+    assert.deepEqual([...RETRYABLE_END_KINDS].sort(), ['crash', 'cuda_oom', 'hang', 'killed', 'nan_loss']);
+    assert.deepEqual(TRAINER_ERROR_KINDS, ['nan_loss', 'cuda_oom', 'gpu_unavailable', 'data', 'config', 'other']);
+  });
+
+  it('a kind the table does not know (state from a newer engine) is settled as a crash would be, never thrown on', () => {
+    const d = decideAfterEnd('gpu_xid_error' as EndKind, meta(), opts);
+    assert.deepEqual(d, decideAfterEnd('crash', meta(), opts));
+    assert.equal(d.meta.attempts, 1);
+  });
+
+  it('pause reasons use the table\'s words', () => {
+    assert.equal(decideAfterEnd('gpu_unavailable', meta(), opts).pause, 'the GPU is unavailable: boom (fix it, then resume)');
+    assert.match(decideAfterEnd('disk_full', meta(), opts).pause ?? '', /^waiting for resources: the disk filled up during run r1: boom/);
+  });
 });
 
 describe('events.jsonl', () => {

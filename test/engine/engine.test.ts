@@ -59,6 +59,25 @@ describe('engine', { concurrency: true }, () => {
     }
   });
 
+  it('settles a run whose trainer reports an error kind protocol v1 does not have, as the trainer\'s other, with its text', T, async () => {
+    const ws = makeWorkspace({ queue: { maxAttempts: 2 } });
+    const d = startDaemon(ws);
+    try {
+      drop(ws, 'x__xid.jsonl', GOOD('x'));
+      drop(ws, 'ok__success.jsonl', GOOD('ok'));
+      await waitFor('both datasets to settle', () => datasets(ws, 'failed').length + datasets(ws, 'done').length === 2 && !state(ws).current, 60_000, d.output);
+      assert.deepEqual(datasets(ws, 'failed'), ['x__xid.jsonl']);
+      assert.deepEqual(datasets(ws, 'done'), ['ok__success.jsonl'], 'the queue went on after it');
+      const reason = readJson<{ kind: string; attempts: number; message: string }>(join(ws.root, 'failed', 'x__xid.jsonl.reason.json'));
+      assert.equal(reason.kind, 'crash');
+      assert.equal(reason.attempts, 2, 'retried like any crash');
+      assert.match(reason.message, /unknown kind "gpu_xid_error".*Xid 79: GPU has fallen off the bus/);
+      assertInventory(ws);
+    } finally {
+      await cleanup(ws, [d]);
+    }
+  });
+
   it('kills a hung trainer\'s process group and fails the dataset as hung', T, async () => {
     const ws = makeWorkspace({ trainer: { hangTimeoutSeconds: 10, stopGraceSeconds: 2 }, queue: { maxAttempts: 1 } });
     const d = startDaemon(ws);

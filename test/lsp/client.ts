@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { createMessageConnection, StreamMessageReader, StreamMessageWriter, type MessageConnection } from 'vscode-jsonrpc/node';
 import type { CodeAction, Diagnostic, PublishDiagnosticsParams, TextDocumentContentChangeEvent } from 'vscode-languageserver-protocol';
+import { QueueStateNotification } from '../../common/protocol';
 
 export const BIN = resolve(__dirname, '..', '..', '..', 'bin', 'lora-queue.js');
 
@@ -26,7 +27,7 @@ export class LspClient {
       for (const f of w) f();
     });
     this.conn.onRequest('workspace/configuration', () => [{}]);
-    this.conn.onNotification('loraQueue/state', (p: unknown) => {
+    this.conn.onNotification(QueueStateNotification.type, (p) => {
       this.states.push(p);
       const w = this.waiters;
       this.waiters = [];

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, describe, it } from 'node:test';
-import type { QueueCommandRequest, QueueStateNotification } from '../../common/protocol';
+import { QueueCommandRequest, type QueueStateNotification } from '../../common/protocol';
 import { makeWorkspace, removeTempDirs } from '../engine/helpers';
 import { LspClient } from './client';
 
@@ -40,7 +40,7 @@ describe('the engine in the language server', () => {
     const first = await owner.state<State>((s) => s.engine === 'owner');
     assert.equal(first.status!.root, join(dir, '.lora-queue'));
 
-    const r = (await owner.conn.sendRequest('loraQueue/command', { type: 'enqueue', path: join(dir, 'first.jsonl') })) as QueueCommandRequest.Result;
+    const r = await owner.conn.sendRequest(QueueCommandRequest.type, { type: 'enqueue', path: join(dir, 'first.jsonl') });
     assert.ok(r.ok, r.message);
     const done = await owner.state<State>((s) => s.status?.done === 1 && s.status.current === null, 60_000);
     assert.equal(done.status!.queue.length, 0);
@@ -52,7 +52,7 @@ describe('the engine in the language server', () => {
     clients.push(follower);
     await follower.initialize(pathToFileURL(dir).href, { trusted: true });
     await follower.state<State>((s) => s.engine === 'follower' && s.status?.done === 1);
-    const paused = (await follower.conn.sendRequest('loraQueue/command', { type: 'pause' })) as QueueCommandRequest.Result;
+    const paused = await follower.conn.sendRequest(QueueCommandRequest.type, { type: 'pause' });
     assert.ok(paused.ok, paused.message);
     await owner.state<State>((s) => s.status?.paused === true);
 
@@ -70,7 +70,7 @@ describe('the engine in the language server', () => {
     await c.initialize(pathToFileURL(dir).href, { trusted: false });
     const s = await c.state<State>((x) => x.engine === 'off');
     assert.match(s.why!, /not trusted/);
-    const r = (await c.conn.sendRequest('loraQueue/command', { type: 'enqueue', path: join(dir, 'first.jsonl') })) as QueueCommandRequest.Result;
+    const r = await c.conn.sendRequest(QueueCommandRequest.type, { type: 'enqueue', path: join(dir, 'first.jsonl') });
     assert.equal(r.ok, false);
     assert.deepEqual(readdirSync(dir).sort(), ['first.jsonl', 'lora-queue.json', 'model'], 'no queue root was created');
   });
@@ -87,12 +87,12 @@ describe('the engine in the language server', () => {
     clients.push(c);
     await c.initialize(pathToFileURL(ws.dir).href, { trusted: true });
     await c.state<State>((s) => s.engine === 'owner');
-    const r = (await c.conn.sendRequest('loraQueue/command', { type: 'enqueue', path: join(ws.dir, 'first.jsonl') })) as QueueCommandRequest.Result;
+    const r = await c.conn.sendRequest(QueueCommandRequest.type, { type: 'enqueue', path: join(ws.dir, 'first.jsonl') });
     assert.ok(r.ok, r.message);
     await c.state<State>((s) => s.status?.done === 1 && s.status.current === null, 60_000);
     const snapshot = (JSON.parse(readFileSync(join(ws.root, 'current.json'), 'utf8')) as { snapshot: string }).snapshot;
     assert.ok(snapshot);
-    const m = (await c.conn.sendRequest('loraQueue/command', { type: 'consolidate' })) as QueueCommandRequest.Result;
+    const m = await c.conn.sendRequest(QueueCommandRequest.type, { type: 'consolidate' });
     assert.ok(m.ok, m.message);
     const models = (): string[] => {
       try {

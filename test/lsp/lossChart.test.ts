@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, describe, it } from 'node:test';
-import type { LossProgressNotification, LossRunsRequest, LossSeriesRequest, QueueCommandRequest, QueueStateNotification } from '../../common/protocol';
+import { LossProgressNotification, LossRunsRequest, LossSeriesRequest, QueueCommandRequest, type QueueStateNotification } from '../../common/protocol';
 import { LspClient } from './client';
 
 const DOUBLE = resolve(__dirname, '..', '..', '..', 'test', 'engine', 'fixtures', 'trainer-double.mjs');
@@ -28,13 +28,13 @@ describe('the loss chart over LSP', () => {
     process.env['TRAINER_DOUBLE_SLOW_MS'] = '60';
     c = new LspClient(dir);
     const batches: { at: number; p: LossProgressNotification.Params }[] = [];
-    c.conn.onNotification('loraQueue/progress', (p: LossProgressNotification.Params) => {
+    c.conn.onNotification(LossProgressNotification.type, (p) => {
       batches.push({ at: c!.states.length, p });
     });
     await c.initialize(pathToFileURL(dir).href, { trusted: true });
     await c.state<State>((s) => s.engine === 'owner');
 
-    const r = (await c.conn.sendRequest('loraQueue/command', { type: 'enqueue', path: join(dir, 'first__slow.jsonl') })) as QueueCommandRequest.Result;
+    const r = await c.conn.sendRequest(QueueCommandRequest.type, { type: 'enqueue', path: join(dir, 'first__slow.jsonl') });
     assert.ok(r.ok, r.message);
     await c.state<State>((s) => s.status?.done === 1 && s.status.current === null, 60_000);
     const doneAt = c.states.findIndex((s) => (s as State).status?.done === 1);
@@ -48,11 +48,11 @@ describe('the loss chart over LSP', () => {
     assert.equal(batches[0]!.p.runs[0]!.totalSteps, STEPS);
     assert.equal(batches.at(-1)!.p.runs[0]!.training, false, 'the last batch says the run ended');
 
-    const runs = (await c.conn.sendRequest('loraQueue/lossRuns', {})) as LossRunsRequest.Result;
+    const runs = await c.conn.sendRequest(LossRunsRequest.type, {});
     assert.equal(runs.current, null);
     assert.deepEqual(runs.runs.map((x) => [x.runId, x.dataset, x.state]), [[runId, 'first__slow.jsonl', 'success']]);
 
-    const res = (await c.conn.sendRequest('loraQueue/lossSeries', { runIds: [runId], maxPoints: 10 } satisfies LossSeriesRequest.Params)) as LossSeriesRequest.Result;
+    const res = await c.conn.sendRequest(LossSeriesRequest.type, { runIds: [runId], maxPoints: 10 });
     const s = res.runs[0]!;
     assert.ok(!('error' in s), JSON.stringify(s));
     if ('error' in s) return;
@@ -64,7 +64,7 @@ describe('the loss chart over LSP', () => {
     s.steps.forEach((st, i) => assert.ok(Math.abs(s.loss[i]! - 2 * 0.95 ** st) < 1e-9, `loss at step ${st}`));
     assert.ok(s.lr.every((v) => v === 1e-4));
 
-    const bad = (await c.conn.sendRequest('loraQueue/lossSeries', { runIds: ['../../etc'] })) as LossSeriesRequest.Result;
+    const bad = await c.conn.sendRequest(LossSeriesRequest.type, { runIds: ['../../etc'] });
     assert.match((bad.runs[0] as { error: string }).error, /not a run id/);
   });
 });

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import type { CodeLens, Hover, MarkupContent } from 'vscode-languageserver-protocol';
-import type { DatasetStatsRequest, LossMaskPreviewRequest } from '../../common/protocol';
+import { DatasetStatsRequest, LossMaskPreviewRequest } from '../../common/protocol';
 import { modelFolder } from '../tokens/fixtures';
 import { LspClient } from './client';
 
@@ -49,7 +49,7 @@ describe('token counts in the language server', () => {
   });
 
   it('datasetStats agrees with the lines', async () => {
-    const r = (await lsp.conn.sendRequest('loraQueue/datasetStats', { uri })) as DatasetStatsRequest.Result;
+    const r = await lsp.conn.sendRequest(DatasetStatsRequest.type, { uri });
     assert.ok('stats' in r, JSON.stringify(r));
     const s = r.stats;
     assert.equal(s.examples, 3);
@@ -59,7 +59,7 @@ describe('token counts in the language server', () => {
   });
 
   it('the loss-mask preview marks the assistant text as trainable and the rest as masked', async () => {
-    const r = (await lsp.conn.sendRequest('loraQueue/lossMaskPreview', { uri, line: 0 })) as LossMaskPreviewRequest.Result;
+    const r = await lsp.conn.sendRequest(LossMaskPreviewRequest.type, { uri, line: 0 });
     assert.ok('segments' in r, JSON.stringify(r));
     const trained = r.segments.filter((s) => s.trainable).map((s) => s.text).join('');
     const masked = r.segments.filter((s) => !s.trainable).map((s) => s.text).join('');

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { TokenWorker } from '../../server/src/tokens/client';
-import { tooLongLines } from '../../server/src/tokens/diagnostics';
 import { tooLongDiagnostic } from '../../server/src/tokens/tooLong';
 import { loadFixtures, modelFolder } from './fixtures';
 
@@ -73,15 +72,19 @@ describe('too-long', () => {
   });
 });
 
-describe('tooLongLines', () => {
-  it('returns the lines over maxSeqLength, with their counts', async () => {
+describe('too-long through the worker', () => {
+  // What the language server does per counted line (lsp/datasetDocument.ts): the worker's count, then tooLongDiagnostic.
+  it('warns on the lines over maxSeqLength, with their counts', async () => {
     const w = new TokenWorker(modelFolder('llama3'));
     try {
       const ex = (n: string): string => JSON.stringify({ messages: doc.examples.find((e) => e.name === n)!.messages });
-      const got = await tooLongLines(w, [ex('basic'), '', ex('long_multi_turn'), '{bad', ex('unicode')], 40, { batch: 2 });
-      assert.deepEqual(got?.map((d) => [d.line, d.tokens]), [[2, 300], [4, 62]]);
-      assert.equal(got?.[0]?.code, 'too-long');
-      assert.equal(await tooLongLines(w, [ex('basic')], 40, { isStale: () => true }), undefined);
+      const counts = await w.count([ex('basic'), '', ex('long_multi_turn'), '{bad', ex('unicode')], { maxSeqLength: 40 });
+      const got = counts.flatMap((r, line) => {
+        const d = 'tokens' in r ? tooLongDiagnostic(r, 40) : undefined;
+        return d && 'tokens' in r ? [{ line, tokens: r.tokens, code: d.code }] : [];
+      });
+      assert.deepEqual(got.map((d) => [d.line, d.tokens]), [[2, 300], [4, 62]]);
+      assert.equal(got[0]?.code, 'too-long');
     } finally {
       await w.close();
     }

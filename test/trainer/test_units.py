@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -13,6 +16,8 @@ from lora_queue_trainer.data import DataError, Example, epoch_order, load_conver
 from lora_queue_trainer.events import EventWriter
 from lora_queue_trainer.fsutil import publish_dir, temp_sibling
 from lora_queue_trainer.train import classify, format_lr
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_format_lr():
@@ -137,3 +142,33 @@ def test_publish_dir_replaces_atomically(tmp_path):
         publish_dir(tmp, final)
         assert (final / "adapter_config.json").read_text() == content
     assert sorted(p.name for p in tmp_path.iterdir()) == ["adapter"]  # no temp or old folders left
+
+
+def _engine_trainer_error_kinds() -> list[str]:
+    """The error kinds the engine knows, read from the one table (common/endKinds.ts) by Node:
+    esbuild strips the types and the module runs as it does in the engine, so no parsing of
+    TypeScript here and no generated copy to go stale."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not on PATH")
+    script = (
+        "const { transformSync } = require('esbuild');"
+        "const src = require('fs').readFileSync('common/endKinds.ts', 'utf8');"
+        "const m = { exports: {} };"
+        "new Function('module', 'exports', 'require', transformSync(src, { loader: 'ts', format: 'cjs' }).code)(m, m.exports, require);"
+        "process.stdout.write(JSON.stringify(m.exports.TRAINER_ERROR_KINDS));"
+    )
+    r = subprocess.run([node, "-e", script], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_error_kinds_are_the_engines():
+    # A kind the engine does not know is taken as "other" (a crash, retried): a trainer that
+    # reports one the table lacks loses its meaning, so the two lists must be the same.
+    from lora_queue_trainer.events import ERROR_KINDS
+    from lora_queue_trainer.train import EXIT_CODES
+
+    engine = _engine_trainer_error_kinds()
+    assert sorted(ERROR_KINDS) == sorted(engine)
+    assert sorted(EXIT_CODES) == sorted(engine), "every error kind has its exit code"

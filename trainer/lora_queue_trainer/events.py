@@ -19,6 +19,7 @@ from typing import Any
 
 HEARTBEAT_SECONDS = 5.0  # the contract asks for at least one every 10 s
 
+# The engine's one table of ends (common/endKinds.ts) knows exactly these; test_units.py checks it.
 ERROR_KINDS = ("nan_loss", "cuda_oom", "gpu_unavailable", "data", "config", "other")
 
 

@@ -2,7 +2,8 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { checkConfigText, offsetsToPositions, type ConfigCheck, type ConfigDiagnostic } from './diagnostics';
-import { CONFIG_FILE, type Config } from './schema';
+import { CONFIG_FILE } from '../../../common/ids';
+import type { Config } from './schema';
 import { DEFAULT_OPTIONS, type ValidateOptions } from '../dataset/file';
 
 export class ConfigError extends Error {

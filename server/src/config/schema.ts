@@ -139,8 +139,6 @@ export const configSchema = z
 
 export type Config = z.infer<typeof configSchema>;
 
-export const CONFIG_FILE = 'lora-queue.json';
-
 /** The JSON Schema that editors use, generated from the zod schema. */
 export function configJsonSchema(): Record<string, unknown> {
   return {

@@ -3,6 +3,7 @@
  * trainer was adopted from an earlier engine), what the engine itself did to it, and the memory
  * cgroup's oom_kill counter. Pure; docs/engine.md has the table.
  */
+import { endKindOfTrainerError, isTrainerErrorKind, FALLBACK_TRAINER_ERROR } from '../../../common/endKinds';
 import type { Progress } from './events';
 import type { EndKind, EngineAction } from './types';
 
@@ -30,8 +31,6 @@ export interface Classification {
   readonly message: string;
 }
 
-const ERROR_KINDS: Record<string, EndKind> = { nan_loss: 'nan_loss', cuda_oom: 'cuda_oom', gpu_unavailable: 'gpu_unavailable', data: 'data', config: 'config' };
-
 function exitText(exit: EndFacts['exit']): string {
   if (!exit) return 'its exit status is unknown (it ended while no engine was watching)';
   if (exit.signal) return `it was killed by ${exit.signal}`;
@@ -48,7 +47,11 @@ export function classifyEnd(f: EndFacts): Classification {
   }
   if (error) {
     if (error.kind !== 'data' && saysDiskFull(error.message)) return { kind: 'disk_full', message: `disk full: ${error.message}` };
-    const kind = ERROR_KINDS[error.kind] ?? 'crash';
+    // A kind this engine does not know (a newer trainer's) is the trainer's catch-all, with its text kept.
+    const kind = endKindOfTrainerError(error.kind);
+    if (!isTrainerErrorKind(error.kind)) {
+      return { kind, message: `the trainer reported an error of unknown kind "${error.kind}" (taken as ${FALLBACK_TRAINER_ERROR})${error.message ? `: ${error.message}` : ''}` };
+    }
     return { kind, message: error.message || `the trainer reported ${error.kind}` };
   }
   if (f.action === 'hang-kill') return { kind: 'hang', message: `no event for ${f.hangTimeoutSeconds} s: the trainer was hung and its process group was killed` };

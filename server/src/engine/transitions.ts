@@ -2,6 +2,7 @@
  * The engine's decisions as pure functions: queue order, what to run next, and where a dataset
  * goes after a run ends. No I/O here; the engine applies the results to the folders.
  */
+import { END_KINDS, endKindOfTrainerError, FALLBACK_TRAINER_ERROR, isEndKind } from '../../../common/endKinds';
 import type { DatasetMeta, EndKind, EngineState, QueueEntry, RunSummary, StopMode } from './types';
 
 export const MAX_APPLIED = 500;
@@ -60,57 +61,63 @@ export interface EndDecision {
   readonly pause?: string;
 }
 
-/** Ends that are the dataset's fault or a transient failure of the run: they use up an attempt. */
-const RETRYABLE: ReadonlySet<EndKind> = new Set<EndKind>(['nan_loss', 'cuda_oom', 'killed', 'crash', 'hang']);
-
 /**
- * Where a dataset goes after its run ended.
- * - success: done/.
- * - stopped: back to the head of the queue, resuming from its last checkpoint (attempts kept).
- * - config, gpu_unavailable: not the dataset's fault; it goes back to the head of the queue, attempts
- *   kept, and the queue pauses until someone fixes the cause and resumes.
- * - data: failed/ at once (the same data fails the same way).
- * - nan_loss, cuda_oom, killed, crash, hang: another attempt after a back-off (retryBackoffSeconds,
- *   doubled per attempt), resuming from the last checkpoint; failed/ after maxAttempts.
+ * Where a dataset goes after its run ended, as the end kind's `after` in common/endKinds.ts says:
+ * - done (success): done/.
+ * - resume (stopped): back to the head of the queue, resuming from its last checkpoint (attempts kept).
+ * - pause (config, gpu_unavailable): not the dataset's fault; it goes back to the head of the queue,
+ *   attempts kept, and the queue pauses until someone fixes the cause and resumes.
+ * - resourcePause (disk_full): the same, but the engine lifts the pause once the resource is back.
+ * - fail (data): failed/ at once (the same data fails the same way).
+ * - retry (nan_loss, cuda_oom, killed, crash, hang): another attempt after a back-off
+ *   (retryBackoffSeconds, doubled per attempt), resuming from the last checkpoint; failed/ after maxAttempts.
+ * Total: a kind the table does not know (state written by a newer engine) is settled as the
+ * trainer's catch-all `other` would be, never thrown on, so the run always settles.
  */
 export function decideAfterEnd(
   kind: EndKind,
   meta: DatasetMeta,
   opts: { maxAttempts: number; retryBackoffSeconds: number; lastCheckpoint: string | null; now: number; runId: string; message: string },
 ): EndDecision {
+  const known: EndKind = isEndKind(kind) ? kind : endKindOfTrainerError(FALLBACK_TRAINER_ERROR);
   const runs = [...(meta.runs ?? []), ...(meta.runs?.includes(opts.runId) ? [] : [opts.runId])];
   const base: DatasetMeta = { ...meta, runs };
-  switch (kind) {
-    case 'success':
+  const resumeFrom = opts.lastCheckpoint ?? meta.resumeFrom ?? null;
+  const retry = (): EndDecision => {
+    const attempts = meta.attempts + 1;
+    if (attempts >= opts.maxAttempts) return { outcome: 'failed', meta: { ...base, attempts, interrupted: false, notBefore: null } };
+    const delayMs = opts.retryBackoffSeconds * 1000 * 2 ** (attempts - 1);
+    return { outcome: 'queue', meta: { ...base, attempts, interrupted: true, resumeFrom, notBefore: new Date(opts.now + delayMs).toISOString() } };
+  };
+  const after = END_KINDS[known].after;
+  switch (after) {
+    case 'done':
       return { outcome: 'done', meta: { ...base, interrupted: false, resumeFrom: null, notBefore: null } };
-    case 'stopped':
-      return { outcome: 'queue', meta: { ...base, interrupted: true, resumeFrom: opts.lastCheckpoint ?? meta.resumeFrom ?? null, notBefore: null } };
-    case 'config':
-    case 'gpu_unavailable':
+    case 'resume':
+      return { outcome: 'queue', meta: { ...base, interrupted: true, resumeFrom, notBefore: null } };
+    case 'pause':
       return {
         outcome: 'queue',
-        meta: { ...base, interrupted: true, resumeFrom: opts.lastCheckpoint ?? meta.resumeFrom ?? null, notBefore: null },
-        pause: `${kind === 'config' ? 'the trainer reported a configuration error' : 'the GPU is unavailable'}: ${opts.message} (fix it, then resume)`,
+        meta: { ...base, interrupted: true, resumeFrom, notBefore: null },
+        pause: `${END_KINDS[known].words}: ${opts.message} (fix it, then resume)`,
       };
-    case 'disk_full':
+    case 'resourcePause':
       // Not the dataset's fault: back to the head of the queue, attempts kept; the queue pauses until
       // free space is back above disk.resumeFreeGiB (the engine re-checks it while paused).
       return {
         outcome: 'queue',
-        meta: { ...base, interrupted: true, resumeFrom: opts.lastCheckpoint ?? meta.resumeFrom ?? null, notBefore: null },
-        pause: `${RESOURCE_PAUSE_PREFIX}the disk filled up during run ${opts.runId}: ${opts.message} (the queue resumes by itself once free space is back above disk.resumeFreeGiB)`,
+        meta: { ...base, interrupted: true, resumeFrom, notBefore: null },
+        pause: `${RESOURCE_PAUSE_PREFIX}${END_KINDS[known].words} during run ${opts.runId}: ${opts.message} (the queue resumes by itself once free space is back above disk.resumeFreeGiB)`,
       };
-    case 'data':
+    case 'fail':
       return { outcome: 'failed', meta: { ...base, attempts: meta.attempts + 1, interrupted: false, notBefore: null } };
+    case 'retry':
+      return retry();
     default: {
-      if (!RETRYABLE.has(kind)) throw new Error(`unhandled end kind ${kind}`);
-      const attempts = meta.attempts + 1;
-      if (attempts >= opts.maxAttempts) return { outcome: 'failed', meta: { ...base, attempts, interrupted: false, notBefore: null } };
-      const delayMs = opts.retryBackoffSeconds * 1000 * 2 ** (attempts - 1);
-      return {
-        outcome: 'queue',
-        meta: { ...base, attempts, interrupted: true, resumeFrom: opts.lastCheckpoint ?? meta.resumeFrom ?? null, notBefore: new Date(opts.now + delayMs).toISOString() },
-      };
+      // A new `after` in common/endKinds.ts that is not handled above is a compile error here.
+      const unhandled: never = after;
+      void unhandled;
+      return retry();
     }
   }
 }

@@ -50,8 +50,9 @@ export interface CommandResult {
   readonly at: string;
 }
 
-/** Every way a run ends. */
-export type EndKind = 'success' | 'stopped' | 'nan_loss' | 'cuda_oom' | 'gpu_unavailable' | 'data' | 'config' | 'killed' | 'crash' | 'hang' | 'disk_full';
+/** Every way a run ends: one table in common/endKinds.ts. */
+import type { EndKind } from '../../../common/endKinds';
+export type { EndKind };
 
 /** What the engine itself did to the trainer (so a SIGKILL it sent is not taken for the OOM killer). */
 export type EngineAction = 'hang-kill' | 'stop-now' | 'stop-after-step';

@@ -21,12 +21,12 @@ export class EngineHost {
   private feed: LossFeed | undefined;
 
   constructor(private readonly connection: Connection, private readonly log: (msg: string) => void) {
-    connection.onRequest(QueueCommandRequest.method, (c: QueueCommand) => this.command(c));
-    connection.onRequest(LossRunsRequest.method, (): LossRunsRequest.Result => {
+    connection.onRequest(QueueCommandRequest.type, (c) => this.command(c));
+    connection.onRequest(LossRunsRequest.type, () => {
       const e = this.engine;
       return e ? { runs: chartRuns(e.state), current: e.state.current?.runId ?? null } : { runs: [], current: null };
     });
-    connection.onRequest(LossSeriesRequest.method, async (p: LossSeriesRequest.Params): Promise<LossSeriesRequest.Result> => this.feed?.lossSeries(p) ?? { runs: [] });
+    connection.onRequest(LossSeriesRequest.type, (p) => this.feed?.lossSeries(p) ?? { runs: [] });
   }
 
   /** Starts (or explains why not) for the config file of this workspace. */
@@ -42,7 +42,7 @@ export class EngineHost {
       this.engine.on('files', () => this.schedulePush());
       const engine = this.engine;
       this.feed = new LossFeed(engine.paths.runs, () => engine.state.current?.runId ?? null, (p) => {
-        void this.connection.sendNotification(LossProgressNotification.method, p);
+        void this.connection.sendNotification(LossProgressNotification.type, p);
         this.scheduleProgressPush();
       });
       this.feed.start();
@@ -64,7 +64,7 @@ export class EngineHost {
   private off(why: string): void {
     this.why = why;
     this.log(why);
-    void this.connection.sendNotification(QueueStateNotification.method, { engine: 'off', why, status: null } satisfies QueueStateNotification.Params);
+    void this.connection.sendNotification(QueueStateNotification.type, { engine: 'off', why, status: null });
   }
 
   /**
@@ -92,8 +92,7 @@ export class EngineHost {
     const status = readStatus(e.paths);
     const role = e.role === 'closed' ? 'off' : e.role;
     if (this.views?.paths !== e.paths) this.views = new ViewReader(e.paths);
-    const params: QueueStateNotification.Params = { engine: role, status: status satisfies QueueStatusView, runs: this.views.runs(status), snapshots: this.views.snapshots() };
-    void this.connection.sendNotification(QueueStateNotification.method, params);
+    void this.connection.sendNotification(QueueStateNotification.type, { engine: role, status: status satisfies QueueStatusView, runs: this.views.runs(status), snapshots: this.views.snapshots() });
   }
 
   private async command(c: QueueCommand): Promise<QueueCommandRequest.Result> {

@@ -16,7 +16,7 @@
  * Template/Environment/Interpreter.
  */
 import { Environment, Interpreter } from '@huggingface/jinja';
-import { pyIsSpace } from './mask';
+import { pyIsSpace } from './pyString';
 
 let patched = false;
 

@@ -11,20 +11,13 @@
  * len(render(messages[:i])) and then to where the message's content begins inside the turn.
  * Offsets are UTF-16 here, code points in Python; both point at the same characters.
  */
+import { pyIsSpace } from './pyString';
 import type { ChatTokenizer, Conversation, Message } from './tokenizer';
 
 export class TemplateError extends Error {}
 
 export function isTrainedMessage(m: Message): boolean {
   return m['role'] === 'assistant' && m['weight'] !== 0;
-}
-
-/** Python's str.isspace() for one UTF-16 unit (every Python whitespace character is in the BMP). */
-export function pyIsSpace(c: number): boolean {
-  return (
-    (c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x20) || c === 0x85 || c === 0xa0 || c === 0x1680 ||
-    (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000
-  );
 }
 
 /** Python's str.strip(). */
