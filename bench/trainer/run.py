@@ -48,6 +48,13 @@ REPO = HERE.parent.parent
 DEFAULTS = {"tiny": (64, 4, 1), "0.5b": (1024, 4, 2), "1b": (1024, 4, 2), "1.5b": (1024, 4, 2)}
 LORA = {"r": 16, "alpha": 32, "dropout": 0.05, "targets": "all-linear"}
 LR, SEED = 2e-4, 42
+# Variants of ours beside the defaults (issue #18's (c) and (d)); each is extra hyperparameters.
+OURS_VARIANTS = {
+    "packed-fused": {"packing": True, "loss": "fused"},
+    "chunked": {"loss": "chunked"},
+    "gc": {"gradientCheckpointing": True},
+    "compile": {"compile": True},
+}
 
 
 def parse(argv=None):
@@ -66,6 +73,9 @@ def parse(argv=None):
     ap.add_argument("--out-dir", default=str(REPO / "bench" / "out"))
     ap.add_argument("--timeout", type=float, default=1200, help="seconds per child process")
     ap.add_argument("--only", choices=("ours", "plain"), help="run one side only (debugging)")
+    ap.add_argument("--variants", default="",
+                    help="extra variants of ours, comma-separated, run in the same rotation: "
+                         + ", ".join(f"{k} ({v})" for k, v in OURS_VARIANTS.items()))
     return ap.parse_args(argv)
 
 
@@ -115,7 +125,8 @@ def step_stats(times: list[float], tokens: list[float], warmup: int) -> dict:
             "total_tokens": sum(tk), "total_seconds": sum(iv)}
 
 
-def run_ours(a, model: Path, data: Path, run_dir: Path, cfg: dict, env: dict, tokens_per_step: float) -> dict:
+def run_ours(a, model: Path, data: Path, run_dir: Path, cfg: dict, env: dict, tokens_per_step: float,
+             extra: dict | None = None, name: str = "ours") -> dict:
     run_dir.mkdir(parents=True, exist_ok=True)
     events = run_dir / "events.jsonl"
     hp = {"loraRank": LORA["r"], "loraAlpha": LORA["alpha"], "loraDropout": LORA["dropout"],
@@ -126,6 +137,7 @@ def run_ours(a, model: Path, data: Path, run_dir: Path, cfg: dict, env: dict, to
           "requireGpu": a.device == "cuda"}
     if a.device == "cpu":
         hp["bf16"] = False
+    hp.update(extra or {})
     job = {"dataset": str(data), "base_model": str(model), "output_dir": str(run_dir / "adapter"),
            "events": str(events), "run_id": run_dir.name, "hyperparameters": hp}
     (run_dir / "job.json").write_text(json.dumps(job, indent=2))
@@ -138,7 +150,7 @@ def run_ours(a, model: Path, data: Path, run_dir: Path, cfg: dict, env: dict, to
     stats = json.loads(stats_path.read_text())
     times = [e["time"] for e in steps]
     s = step_stats(times, [tokens_per_step] * len(times), a.warmup_steps)
-    return {"trainer": "ours", "spawned": t0, "first_step_seconds": times[0] - t0,
+    return {"trainer": name, "loss": start.get("loss"), "attention": start.get("attention"), "spawned": t0, "first_step_seconds": times[0] - t0,
             "start_event_seconds": start["time"] - t0, "setup_seconds": start.get("setup_seconds"),
             "device": start["device"], "bf16": start.get("bf16"), "steps": len(steps),
             "self_reported_tps": [e["tokens_per_second"] for e in steps], "last_step_loss": steps[-1]["loss"],
@@ -262,7 +274,18 @@ def main(argv=None) -> int:
     print(f"run.py: {a.size}, {a.steps} steps × {cfg['batch_size']} rows × {cfg['grad_accum']} accum × "
           f"{cfg['seq_len']} tokens, {a.rounds} rounds, runs in {run_root}", flush=True)
     ours, plain = [], []
+    variants = [v for v in a.variants.split(",") if v]
+    for v in variants:
+        if v not in OURS_VARIANTS:
+            raise SystemExit(f"run.py: unknown variant {v!r} (known: {', '.join(OURS_VARIANTS)})")
+    extra_runs: dict[str, list[dict]] = {v: [] for v in variants}
     for i in range(1, a.rounds + 1):
+        for v in variants:
+            r = run_ours(a, model, data, run_root / f"{v}-{i}", cfg, env, tokens_per_step, OURS_VARIANTS[v], f"ours-{v}")
+            extra_runs[v].append(r)
+            print(f"  round {i} ours-{v}: first step {r['first_step_seconds']:.1f} s, step "
+                  f"{statistics.median(r['intervals'])*1000:.1f} ms, peak "
+                  f"{mib(r['peak_gpu_allocated_bytes'] or r['peak_rss_bytes'])}, loss {r['loss']}", flush=True)
         if a.only != "plain":
             r = run_ours(a, model, data, run_root / f"ours-{i}", cfg, env, tokens_per_step)
             ours.append(r)
@@ -292,6 +315,8 @@ def main(argv=None) -> int:
         "commit": git_commit(),
         "ours": {"summary": summarize(ours) if ours else None, "runs": ours},
         "plain": {"summary": summarize(plain) if plain else None, "runs": plain},
+        "variants": {v: {"hyperparameters": OURS_VARIANTS[v], "summary": summarize(rs), "runs": rs}
+                     for v, rs in extra_runs.items()},
     }
     if ours:
         so = [x for r in ours for x in r["self_reported_tps"][a.warmup_steps:]]
@@ -324,6 +349,11 @@ def main(argv=None) -> int:
             print(f"warning: plain steps had {sorted(plain_tps)} tokens, ours is counted as {tokens_per_step:,.0f}")
         if plain[0].get("label_check"):
             print(f"labels, plain vs lora_queue_trainer.masking: {plain[0]['label_check']}")
+    for v, rs in extra_runs.items():
+        if rs and plain:
+            print()
+            print(f"ours-{v} ({OURS_VARIANTS[v]}; loss used: {rs[0]['loss']}, attention {rs[0]['attention']}) against plain:")
+            print(table(summarize(rs), result["plain"]["summary"]))
     print(f"JSON: {out}")
     return 0
 

@@ -23,5 +23,9 @@ describe('config → trainer hyperparameters', () => {
     // And the schedules the config allows are ones the trainer accepts.
     const allowed = /LR_SCHEDULERS = \(([^)]*)\)/.exec(py)![1]!;
     for (const s of ['linear', 'cosine', 'constant', 'constant_with_warmup']) assert.ok(allowed.includes(`"${s}"`), s);
+    // The loss implementations too.
+    assert.equal(h.loss, 'full');
+    assert.equal(hyperparametersFor(configSchema.parse({ training: { loss: 'chunked', compile: true } })).loss, 'chunked');
+    for (const l of ['full', 'chunked', 'fused']) assert.ok(/"full", "chunked", "fused"/.test(py) && py.includes(`"${l}"`), l);
   });
 });

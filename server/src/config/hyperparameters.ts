@@ -20,6 +20,8 @@ export interface TrainerHyperparameters {
   maxSeqLength: number;
   packing: boolean;
   gradientCheckpointing: boolean;
+  loss: 'full' | 'chunked' | 'fused';
+  compile: boolean;
   bf16: boolean | 'auto';
   evalSplit: number;
   checkpointEverySteps: number;
@@ -42,6 +44,8 @@ export function hyperparametersFor(config: Config): TrainerHyperparameters {
     maxSeqLength: config.maxSeqLength,
     packing: training.packing,
     gradientCheckpointing: training.gradientCheckpointing,
+    loss: training.loss,
+    compile: training.compile,
     bf16: training.bf16,
     evalSplit: training.evalSplit,
     checkpointEverySteps: training.checkpointEverySteps,
