@@ -280,7 +280,8 @@ class Trainer:
             # launcher's ranks need not share one library build), then draws its own dropout.
             self._phase("waiting_for_ranks")
             self.dist.broadcast_(params)
-            torch.manual_seed(hp.seed + 1000003 * self.dist.rank)
+            if self.dist.rank > 0:
+                torch.manual_seed(hp.seed + 1000003 * self.dist.rank)
         self.optimizer = torch.optim.AdamW(params, lr=hp.learningRate, weight_decay=hp.weightDecay)
         from transformers import get_scheduler
 
@@ -421,7 +422,7 @@ class Trainer:
         torch.set_rng_state(rng["torch"])
         if "cuda" in rng and self.device.type == "cuda" and not self.dist.enabled:
             torch.cuda.set_rng_state_all(rng["cuda"])
-        if self.dist.enabled:
+        if self.dist.enabled and self.dist.rank > 0:
             # The checkpoint holds rank 0's generator; the other ranks draw their own dropout.
             torch.manual_seed(self.hp.seed + 1000003 * self.dist.rank + self.step)
         if st.get("train_rows") != len(self.train_set):
