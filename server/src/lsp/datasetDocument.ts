@@ -32,6 +32,8 @@ export interface TokenTotals {
   readonly lengths: number[];
   readonly roles: Record<string, number>;
   readonly duplicates: number;
+  /** Examples per mask rule other than the plain prefix rule (generation, perTurn, lastTurn). */
+  readonly rules: Record<string, number>;
 }
 
 export interface LineChange {
@@ -115,6 +117,7 @@ export class DatasetDocument {
     let overLength = 0;
     const lengths: number[] = [];
     const roles: Record<string, number> = {};
+    const rules: Record<string, number> = {};
     for (const rec of this.records) {
       if (!rec.result?.parsed) continue;
       examples++;
@@ -124,12 +127,13 @@ export class DatasetDocument {
       tokens += t.tokens;
       trainable += t.trainable ?? 0;
       lengths.push(t.tokens);
-      if (this.maxSeqLength !== undefined && t.tokens > this.maxSeqLength) overLength++;
+      if (t.rule) rules[t.rule] = (rules[t.rule] ?? 0) + 1;
+      if (this.maxSeqLength !== undefined && (t.longest ?? t.tokens) > this.maxSeqLength) overLength++;
       for (const [r, n] of Object.entries(t.roles ?? {})) roles[r] = (roles[r] ?? 0) + n;
     }
     let duplicates = 0;
     for (const h of this.duplicated) duplicates += (this.hashCounts.get(h) ?? 1) - 1;
-    return { examples, counted, tokens, trainable, overLength, lengths, roles, duplicates };
+    return { examples, counted, tokens, trainable, overLength, lengths, roles, duplicates, rules };
   }
 
   setOptions(opts: ValidateOptions): void {

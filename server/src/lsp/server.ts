@@ -28,6 +28,7 @@ import { diskByteDiagnostics } from './diskBytes';
 import { EngineHost } from './engineHost';
 import { LineText } from './lineText';
 import { TokenService, tokenSetup, type TokenSetup } from './tokenService';
+import { OWN_TEMPLATE, renderingNote, renderingSummary } from '../tokens/describe';
 
 interface OpenDataset {
   text: LineText;
@@ -78,8 +79,8 @@ export function startServer(connection: Connection): void {
   const applySettings = (uri: string, d: OpenDataset): void => {
     const { opts, tokens } = settingsFor(uri);
     d.model.setOptions(opts);
-    const before = 'modelDir' in d.tokens ? d.tokens.modelDir : undefined;
-    if (!('modelDir' in tokens) || tokens.modelDir !== before) d.model.clearTokens();
+    const before = 'modelDir' in d.tokens ? d.tokens.key : undefined;
+    if (!('modelDir' in tokens) || tokens.key !== before) d.model.clearTokens();
     d.model.setTokenLimit('modelDir' in tokens ? tokens.maxSeqLength : undefined);
     d.tokens = tokens;
   };
@@ -91,7 +92,7 @@ export function startServer(connection: Connection): void {
     const d = docs.get(uri);
     if (!d || d.pumping) return;
     if (!('modelDir' in d.tokens)) return settle(d);
-    const w = tokenService.worker(d.tokens.modelDir);
+    const w = tokenService.worker(d.tokens);
     if ('failed' in w) return settle(d);
     d.pumping = true;
     let counted = 0;
@@ -302,6 +303,12 @@ export function startServer(connection: Connection): void {
     return actions;
   });
 
+  /** The template the setup's worker renders with (the model's own until the worker says otherwise). */
+  const templateOriginOf = (setup: TokenSetup): string => {
+    const w = tokenService.worker(setup);
+    return 'failed' in w ? OWN_TEMPLATE : w.templateOrigin;
+  };
+
   connection.onHover(({ textDocument, position }) => {
     const d = docs.get(textDocument.uri);
     if (!d) return null;
@@ -314,8 +321,10 @@ export function startServer(connection: Connection): void {
     else {
       const share = t.trainable === null ? `trainable tokens unknown (${t.maskError ?? 'template not prefix-stable'})` : `**${fmt(t.trainable)} trainable** (${t.tokens ? Math.round((100 * t.trainable) / t.tokens) : 0}%)`;
       const roles = Object.entries(t.roles ?? {}).map(([r, n]) => `${r} ${n}`).join(', ');
-      const over = t.tokens > d.tokens.maxSeqLength ? ` — **${fmt(t.tokens - d.tokens.maxSeqLength)} over** maxSeqLength ${fmt(d.tokens.maxSeqLength)}` : ` of maxSeqLength ${fmt(d.tokens.maxSeqLength)}`;
-      value = `**${fmt(t.tokens)} tokens** after the chat template${over} · ${share}${roles ? ` · messages: ${roles}` : ''}`;
+      const longest = t.longest ?? t.tokens;
+      const over = longest > d.tokens.maxSeqLength ? ` — **${fmt(longest - d.tokens.maxSeqLength)} over** maxSeqLength ${fmt(d.tokens.maxSeqLength)}${longest !== t.tokens ? ' (longest sequence)' : ''}` : ` of maxSeqLength ${fmt(d.tokens.maxSeqLength)}`;
+      const note = renderingNote(t, templateOriginOf(d.tokens));
+      value = `**${fmt(t.tokens)} tokens** after the chat template${over} · ${share}${roles ? ` · messages: ${roles}` : ''}${note ? `\n\n_Rendering: ${note}._` : ''}`;
     }
     return { contents: { kind: 'markdown', value } };
   });
@@ -325,7 +334,8 @@ export function startServer(connection: Connection): void {
     if (!d || !('modelDir' in d.tokens)) return [];
     const t = d.model.tokenTotals();
     const counting = t.counted < t.examples ? ` · counting ${fmt(t.counted)}/${fmt(t.examples)}…` : '';
-    const title = `${fmt(t.examples)} examples · ${fmt(t.tokens)} tokens · ${fmt(t.trainable)} trainable${t.overLength ? ` · ${fmt(t.overLength)} over ${fmt(d.tokens.maxSeqLength)}` : ''}${counting}`;
+    const rendering = renderingSummary(t.rules, templateOriginOf(d.tokens));
+    const title = `${fmt(t.examples)} examples · ${fmt(t.tokens)} tokens · ${fmt(t.trainable)} trainable${t.overLength ? ` · ${fmt(t.overLength)} over ${fmt(d.tokens.maxSeqLength)}` : ''}${rendering ? ` · rendering: ${rendering}` : ''}${counting}`;
     return [{ range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } }, command: { title, command: 'loraQueue.showDatasetStats', arguments: [textDocument.uri] } }];
   });
 
@@ -362,14 +372,15 @@ export function startServer(connection: Connection): void {
     const d = docs.get(uri);
     if (!d) return { error: 'the dataset is not open' };
     if (!('modelDir' in d.tokens)) return { error: d.tokens.why };
-    const w = tokenService.worker(d.tokens.modelDir);
+    const w = tokenService.worker(d.tokens);
     if ('failed' in w) return { error: `the tokenizer could not be loaded: ${w.failed}` };
     const text = lineTextOf(d.text)(line).replace(/^\ufeff/, '');
     try {
       const [count] = await w.count([text], { maxSeqLength: d.tokens.maxSeqLength });
       if (!count || !('tokens' in count)) return { error: count && 'error' in count ? count.error : `line ${line + 1} is not an example` };
       const segments = await w.preview(text);
-      return { segments, tokens: count.tokens, trainable: count.trainable, model: d.tokens.modelDir };
+      const note = renderingNote(count, w.templateOrigin);
+      return { segments, tokens: count.tokens, trainable: count.trainable, model: d.tokens.modelDir, ...(note ? { rendering: note } : {}) };
     } catch (e) {
       return { error: (e as Error).message };
     }
