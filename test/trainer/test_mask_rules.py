@@ -53,7 +53,7 @@ def _model(name: str, tmp: Path) -> tuple[object, str | None]:
     return AutoTokenizer.from_pretrained(str(folder)), template
 
 
-@pytest.mark.parametrize("model", ["qwen3", "qwen3_trl", "chatml_gen"])
+@pytest.mark.parametrize("model", sorted(DOC["models"]))
 def test_token_fixtures(model, tmp_path):
     tok, template = _model(model, tmp_path)
     for name, want in DOC["expected"][model].items():
@@ -61,6 +61,11 @@ def test_token_fixtures(model, tmp_path):
         if "error" in want:
             with pytest.raises(Exception):
                 build_samples(tok, ex["messages"], chat_template=template, tools=ex.get("tools"))
+            continue
+        if "maskError" in want:
+            with pytest.raises(TemplateError) as e:
+                build_samples(tok, ex["messages"], chat_template=template, tools=ex.get("tools"))
+            assert str(e.value) == want["maskError"]
             continue
         samples = build_samples(tok, ex["messages"], chat_template=template, tools=ex.get("tools"))
         assert samples[0].rule == want["rule"], name

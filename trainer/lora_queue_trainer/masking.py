@@ -54,6 +54,10 @@ from typing import Any, Sequence
 IGNORE_INDEX = -100
 TRAINED_ROLES = frozenset({"assistant"})
 HISTORY_REWRITING = ("perTurn", "lastTurn", "refuse")
+TRAINING_TEMPLATE_HINT = (
+    "the template renders this turn differently once it is answered; point trainingChatTemplate at a "
+    "prefix-preserving training template with {% generation %} markers (e.g. TRL's chat_templates/*_training.jinja)"
+)
 # transformers' own test for the tag (render_jinja_template).
 _GENERATION_TAG = re.compile(r"\{\%-?\s*generation\s*-?\%\}")
 
@@ -156,8 +160,10 @@ def generation_spans(
     from transformers.utils.chat_template_utils import render_jinja_template
 
     template = tokenizer.get_chat_template(chat_template, tools)
+    # apply_chat_template drops None-valued keys before rendering; so do we.
+    plain = [{k: v for k, v in m.items() if v is not None} for m in messages]
     rendered, indices = render_jinja_template(
-        conversations=[list(messages)],
+        conversations=[plain],
         tools=tools,
         chat_template=template,
         return_assistant_tokens_mask=True,
@@ -179,7 +185,10 @@ def generation_spans(
 def _last_turn(tokenizer, messages, i, chat_template, tools) -> tuple[str, list[tuple[int, int]]]:
     """messages[:i+1] as inference renders it when message i is the reply; only message i trains."""
     sub = [dict(m, weight=0) if k < i and is_trained_message(m) else m for k, m in enumerate(messages[: i + 1])]
-    return find_trained_spans(tokenizer, sub, chat_template, tools)
+    try:
+        return find_trained_spans(tokenizer, sub, chat_template, tools)
+    except TemplateError as e:
+        raise TemplateError(f"{e}, even with messages[:{i + 1}] rendered on their own: {TRAINING_TEMPLATE_HINT}") from None
 
 
 def training_renderings(

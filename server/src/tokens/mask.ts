@@ -133,10 +133,17 @@ export interface Training {
  * when message i is the reply being generated).
  */
 function lastTurnSpan(tok: ChatTokenizer, conv: Conversation, i: number): Rendered {
-  const sub = { messages: conv.messages.slice(0, i + 1), tools: conv.tools };
-  const r = findTrainedSpans(tok, { messages: sub.messages.map((m, k) => (k < i && isTrainedMessage(m) ? { ...m, weight: 0 } : m)), tools: conv.tools });
-  return r;
+  const messages = conv.messages.slice(0, i + 1).map((m, k) => (k < i && isTrainedMessage(m) ? { ...m, weight: 0 } : m));
+  try {
+    return findTrainedSpans(tok, { messages, tools: conv.tools });
+  } catch (e) {
+    if (!(e instanceof TemplateError)) throw e;
+    throw new TemplateError(`${e.message}, even with messages[:${i + 1}] rendered on their own: ${TRAINING_TEMPLATE_HINT}`);
+  }
 }
+
+/** What to do when no rule can mask an example (masking.py says the same). */
+export const TRAINING_TEMPLATE_HINT = 'the template renders this turn differently once it is answered; point trainingChatTemplate at a prefix-preserving training template with {% generation %} markers (e.g. TRL\'s chat_templates/*_training.jinja)';
 
 /**
  * The sequences an example trains as, by the mask contract (docs/tokens.md):
