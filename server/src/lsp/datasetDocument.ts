@@ -7,6 +7,7 @@ import { DiagnosticSink, duplicateMessage, fileDiagnostic, atLine, type FileDiag
 import { validateLine, type LineResult } from '../dataset/line';
 import type { LineCount } from '../tokens/protocol';
 import { tooLongDiagnostic } from '../tokens/tooLong';
+import { severityOf } from '../dataset/codes';
 
 interface LineRecord {
   /** undefined while dirty. */
@@ -122,8 +123,11 @@ export class DatasetDocument {
       if (!rec.result?.parsed) continue;
       examples++;
       const t = rec.tokens;
-      if (!t || !('tokens' in t)) continue;
+      if (!t) continue;
+      // A line the template cannot render is counted too (it has its diagnostic), or the
+      // CodeLens would say "counting" forever.
       counted++;
+      if (!('tokens' in t)) continue;
       tokens += t.tokens;
       trainable += t.trainable ?? 0;
       lengths.push(t.tokens);
@@ -190,6 +194,12 @@ export class DatasetDocument {
       if (this.maxSeqLength !== undefined && t && 'tokens' in t) {
         const long = tooLongDiagnostic(t, this.maxSeqLength);
         if (long) sink.add(fileDiagnostic('too-long', i, 0, rec.length, long.message));
+        if (t.maskError !== undefined) sink.add(fileDiagnostic('unmaskable', i, 0, rec.length, `the trained tokens cannot be located: ${t.maskError}`));
+      }
+      // The template's own exception (Gemma 3's alternation check), unless the validator already
+      // said what is wrong with the line's structure.
+      if (t && 'error' in t && !r.diagnostics.some((d) => severityOf(d.code) === 'error')) {
+        sink.add(fileDiagnostic('chat-template', i, 0, rec.length, `the chat template cannot render this example: ${t.error}`));
       }
       if (r.hash !== undefined && this.duplicated.has(r.hash)) {
         const first = firstOf.get(r.hash);
