@@ -24,4 +24,15 @@ describe('config → trainer hyperparameters', () => {
     const allowed = /LR_SCHEDULERS = \(([^)]*)\)/.exec(py)![1]!;
     for (const s of ['linear', 'cosine', 'constant', 'constant_with_warmup']) assert.ok(allowed.includes(`"${s}"`), s);
   });
+
+  it('passes the template choice: historyRewriting, and trainingChatTemplate as the token counts resolve it', () => {
+    const dflt = hyperparametersFor(configSchema.parse({}), '/ws/lora-queue.json');
+    assert.equal(dflt.historyRewriting, 'perTurn');
+    assert.ok(!('chatTemplate' in dflt), 'the model\'s own template: no key');
+    const file = hyperparametersFor(configSchema.parse({ trainingChatTemplate: 'templates/qwen3_training.jinja', historyRewriting: 'lastTurn' }), '/ws/lora-queue.json');
+    assert.equal(file.chatTemplate, '/ws/templates/qwen3_training.jinja');
+    assert.equal(file.historyRewriting, 'lastTurn');
+    assert.equal(hyperparametersFor(configSchema.parse({ trainingChatTemplate: 'training' }), '/ws/lora-queue.json').chatTemplate, 'training', 'a variant name stays a name');
+    assert.throws(() => configSchema.parse({ historyRewriting: 'sometimes' }));
+  });
 });
