@@ -11,7 +11,7 @@ start / step / eval / checkpoint / heartbeat / done (or error) events in
 or SIGUSR1 a checkpoint then ``done`` with ``stopped: true`` and exit 0.
 
 Labels use the same training-mask contract as the reference trainer
-(``lora_queue_trainer.masking.build_sample``). For TRL's SFTTrainer, pass the
+(``lora_queue_trainer.masking.build_samples``). For TRL's SFTTrainer, pass the
 same callback in ``callbacks=[...]``.
 """
 

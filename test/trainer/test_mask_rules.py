@@ -150,3 +150,30 @@ def tok_llama(tiny_model):
 
 def test_uses_generation_follows_transformers_test():
     assert masking._GENERATION_TAG.search("{%- generation -%}") and not masking._GENERATION_TAG.search("{{ generation }}")
+
+
+def test_named_template_variant_as_the_trainer_loads_it(tmp_path):
+    # A model folder with additional_chat_templates/training.jinja: trainingChatTemplate "training"
+    # reaches the trainer as hyperparameters.chatTemplate and picks that variant's text.
+    from lora_queue_trainer.config import ConfigError
+    from lora_queue_trainer.train import Trainer
+    from transformers import AutoTokenizer
+
+    spec = DOC["models"]["qwen3"]
+    src = REPO / spec["tokenizerJson"]
+    if not src.exists():
+        pytest.skip(f"{src} is not installed (npm ci)")
+    folder = tmp_path / "qwen3"
+    (folder / "additional_chat_templates").mkdir(parents=True)
+    os.symlink(src, folder / "tokenizer.json")
+    shutil.copy(TOKENS / spec["folder"] / "tokenizer_config.json", folder / "tokenizer_config.json")
+    training = (REPO / DOC["models"]["qwen3_trl"]["trainingChatTemplate"]).read_text()
+    (folder / "additional_chat_templates" / "training.jinja").write_text(training)
+    tok = AutoTokenizer.from_pretrained(str(folder))
+    assert Trainer._chat_template(tok, "training") == training
+    assert Trainer._chat_template(tok, None) is None
+    with pytest.raises(ConfigError, match="no chat template of that name"):
+        Trainer._chat_template(tok, "nope")
+    want = DOC["expected"]["qwen3_trl"]["multi_turn"]
+    (s,) = build_samples(tok, EXAMPLES["multi_turn"]["messages"], chat_template=training)
+    assert (len(s.input_ids), s.num_trained, s.rule) == (want["tokens"], want["trainable"], "generation")
