@@ -10,12 +10,14 @@ import { findNodeAtLocation, getNodeValue, parseTree, printParseErrorCode, type 
 import type { z } from 'zod';
 import { configSchema, type Config } from './schema';
 import { suggest } from '../dataset/suggest';
+import { isTemplatePath } from '../tokens/templateChoice';
 
 export type ConfigCode =
   | 'config-syntax'
   | 'config-unknown-key'
   | 'config-invalid'
   | 'config-base-model'
+  | 'config-training-chat-template'
   | 'config-trainer-command'
   | 'config-root'
   | 'config-thresholds'
@@ -117,6 +119,11 @@ export function checkConfigText(text: string, file: string, env: { pathEnv?: str
   } else {
     const problem = checkModelFolder(resolve(dir, config.baseModel));
     if (problem) out.push({ ...rangeOf(['baseModel'], 'value'), severity: 'error', code: 'config-base-model', message: `baseModel ${problem}` });
+  }
+  // A file named by trainingChatTemplate must exist; a variant name is checked when the tokenizer loads.
+  const tct = config.trainingChatTemplate;
+  if (tct !== undefined && isTemplatePath(tct) && !existsSync(resolve(dir, tct))) {
+    out.push({ ...rangeOf(['trainingChatTemplate'], 'value'), severity: 'error', code: 'config-training-chat-template', message: `trainingChatTemplate ${resolve(dir, tct)} does not exist (a .jinja file, relative to this file, or the name of one of the model's chat template variants)` });
   }
 
   const exe = config.trainer.command[0]!;
