@@ -58,6 +58,8 @@ export namespace DatasetStatsRequest {
 export interface MaskSegment {
   readonly text: string;
   readonly trainable: boolean;
+  /** The sequence it belongs to, when the example trains as several (one per assistant turn). */
+  readonly sequence?: number;
 }
 
 /** Client → server: an example as the model sees it after the chat template, with its loss mask. */
@@ -70,7 +72,14 @@ export namespace LossMaskPreviewRequest {
     readonly line: number;
   }
   export type Result =
-    | { readonly segments: readonly MaskSegment[]; readonly tokens: number; readonly trainable: number | null; readonly model: string }
+    | {
+        readonly segments: readonly MaskSegment[];
+        readonly tokens: number;
+        readonly trainable: number | null;
+        readonly model: string;
+        /** Which rendering the example trains as, when it is not the model's own template by the prefix rule. */
+        readonly rendering?: string;
+      }
     | { readonly error: string };
 }
 

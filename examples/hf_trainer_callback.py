@@ -11,7 +11,7 @@ start / step / eval / checkpoint / heartbeat / done (or error) events in
 or SIGUSR1 a checkpoint then ``done`` with ``stopped: true`` and exit 0.
 
 Labels use the same training-mask contract as the reference trainer
-(``lora_queue_trainer.masking.build_sample``). For TRL's SFTTrainer, pass the
+(``lora_queue_trainer.masking.build_samples``). For TRL's SFTTrainer, pass the
 same callback in ``callbacks=[...]``.
 """
 
@@ -38,7 +38,7 @@ def main() -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
     from lora_queue_trainer.callback import LoraQueueCallback
-    from lora_queue_trainer.masking import IGNORE_INDEX, build_sample
+    from lora_queue_trainer.masking import IGNORE_INDEX, build_samples
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments
 
@@ -50,10 +50,11 @@ def main() -> int:
             for line in fh:
                 if line.strip():
                     obj = json.loads(line)
-                    s = build_sample(tokenizer, obj["messages"], max_length=hp.get("maxSeqLength", 2048),
-                                     tools=obj.get("tools"))
-                    if s.num_trained:
-                        rows.append({"input_ids": s.input_ids, "labels": s.labels})
+                    # One conversation may train as several sequences (a history-rewriting template).
+                    for s in build_samples(tokenizer, obj["messages"], max_length=hp.get("maxSeqLength", 2048),
+                                           tools=obj.get("tools"), history_rewriting=hp.get("historyRewriting", "perTurn")):
+                        if s.num_trained:
+                            rows.append({"input_ids": s.input_ids, "labels": s.labels})
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
         def collate(batch):

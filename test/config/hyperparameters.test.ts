@@ -28,4 +28,15 @@ describe('config → trainer hyperparameters', () => {
     assert.equal(hyperparametersFor(configSchema.parse({ training: { loss: 'chunked', compile: true } })).loss, 'chunked');
     for (const l of ['full', 'chunked', 'fused']) assert.ok(/"full", "chunked", "fused"/.test(py) && py.includes(`"${l}"`), l);
   });
+
+  it('passes the template choice: historyRewriting, and trainingChatTemplate as the token counts resolve it', () => {
+    const dflt = hyperparametersFor(configSchema.parse({}), '/ws/lora-queue.json');
+    assert.equal(dflt.historyRewriting, 'perTurn');
+    assert.ok(!('chatTemplate' in dflt), 'the model\'s own template: no key');
+    const file = hyperparametersFor(configSchema.parse({ trainingChatTemplate: 'templates/qwen3_training.jinja', historyRewriting: 'lastTurn' }), '/ws/lora-queue.json');
+    assert.equal(file.chatTemplate, '/ws/templates/qwen3_training.jinja');
+    assert.equal(file.historyRewriting, 'lastTurn');
+    assert.equal(hyperparametersFor(configSchema.parse({ trainingChatTemplate: 'training' }), '/ws/lora-queue.json').chatTemplate, 'training', 'a variant name stays a name');
+    assert.throws(() => configSchema.parse({ historyRewriting: 'sometimes' }));
+  });
 });

@@ -8,7 +8,8 @@ import { after, describe, it } from 'node:test';
 import { DEFAULT_OPTIONS, type FileDiagnostic } from '../../server/src/dataset/file';
 import { hashingReady } from '../../server/src/dataset/hash';
 import { OpenDatasets, PUBLISH_DELAY_MS, type DatasetTokens } from '../../server/src/lsp/openDatasets';
-import { TokenService } from '../../server/src/lsp/tokenService';
+import { TokenService, type TokenSetup } from '../../server/src/lsp/tokenService';
+import { workerKey } from '../../server/src/tokens/templateChoice';
 import { loadFixtures, modelFolder } from '../tokens/fixtures';
 
 interface Published {
@@ -16,6 +17,12 @@ interface Published {
   readonly version: number | undefined;
   readonly codes: string[];
   readonly lines: number[];
+}
+
+/** The model's own template, per-turn for history-rewriting ones: what a config without template keys gives. */
+function setup(modelDir: string, maxSeqLength: number): TokenSetup {
+  const options = { historyRewriting: 'perTurn' as const };
+  return { modelDir, maxSeqLength, options, key: workerKey(modelDir, options) };
 }
 
 function openDatasets(tokens: DatasetTokens, tokenService?: TokenService): { docs: OpenDatasets; published: Published[]; logs: string[]; refreshes: () => number } {
@@ -75,7 +82,7 @@ describe('open datasets', () => {
     const fixtures = loadFixtures();
     const service = new TokenService(() => undefined);
     after(() => service.close());
-    const { docs, published, refreshes } = openDatasets({ modelDir: modelFolder('llama3'), maxSeqLength: 40 }, service);
+    const { docs, published, refreshes } = openDatasets(setup(modelFolder('llama3'), 40), service);
     const ex = (n: string): string => JSON.stringify({ messages: fixtures.examples.find((e) => e.name === n)!.messages });
     const uri = 'untitled:long.jsonl';
     docs.open(uri, 1, [ex('basic'), ex('long_multi_turn')].join('\n'));
@@ -91,7 +98,7 @@ describe('open datasets', () => {
   });
 
   it('gives up counting, and says why, when the tokenizer cannot be had', async () => {
-    const { docs, published } = openDatasets({ modelDir: '/nowhere', maxSeqLength: 40 });
+    const { docs, published } = openDatasets(setup('/nowhere', 40));
     docs.open('untitled:x.jsonl', 1, GOOD);
     await docs.whenCounted('untitled:x.jsonl'); // resolves: nothing will count it
     assert.equal(docs.get('untitled:x.jsonl')!.model.tokenTotals().counted, 0);

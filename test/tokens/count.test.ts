@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { countConversation, encodeConversation, previewConversation } from '../../server/src/tokens/count';
+import { countConversation, encodeConversation, encodeSequences, previewConversation } from '../../server/src/tokens/count';
 import { findTrainedSpans, TemplateError } from '../../server/src/tokens/mask';
 import { loadChatTokenizer, type ChatTokenizer } from '../../server/src/tokens/tokenizer';
 import { loadFixtures, modelFolder, REPO } from './fixtures';
@@ -12,7 +12,9 @@ const doc = loadFixtures();
 const tokenizers = new Map<string, ChatTokenizer>();
 const tokenizerFor = (name: string): ChatTokenizer => {
   let t = tokenizers.get(name);
-  if (!t) tokenizers.set(name, (t = loadChatTokenizer(modelFolder(name))));
+  // A model with a trainingChatTemplate loads it as the config key does: an absolute .jinja path.
+  const file = doc.models[name]!.trainingChatTemplate;
+  if (!t) tokenizers.set(name, (t = loadChatTokenizer(modelFolder(name), file ? { chatTemplate: join(REPO, file) } : {})));
   return t;
 };
 
@@ -38,8 +40,32 @@ for (const model of Object.keys(doc.models)) {
           return;
         }
         const c = countConversation(tok, conv);
-        assert.equal(c.tokens, want.tokens, 'tokens');
+        assert.equal(c.rule ?? 'prefix', want.rule, 'the same mask rule as masking.py');
         assert.equal(c.trainable, want.trainable, 'trainable');
+        if (want.sequences) {
+          // perTurn: the tokens the trainer trains on are the sequences' (each is apply_chat_template(messages[:i+1])).
+          assert.equal(c.tokens, want.sequences.reduce((n, s) => n + s.tokens, 0), 'tokens over the sequences');
+          assert.equal(c.longest, Math.max(...want.sequences.map((s) => s.tokens)), 'longest sequence');
+          assert.equal(c.sequences, want.sequences.length, 'sequences');
+          const e = encodeSequences(tok, conv);
+          assert.equal(e.sequences.length, want.sequences.length);
+          e.sequences.forEach((s, k) => {
+            const w = want.sequences![k]!;
+            assert.equal(s.ids.length, w.tokens, `sequence ${k} tokens`);
+            assert.equal(s.trainable.filter(Boolean).length, w.trainable, `sequence ${k} trainable`);
+            assert.equal(s.spans.map(([a, b]) => s.text.slice(a, b)).join(''), w.trainedText, `sequence ${k} trained text`);
+            if (w.ids) {
+              assert.deepEqual(s.ids, w.ids, `sequence ${k} ids`);
+              assert.deepEqual(s.ids.map((id, i) => (s.trainable[i] ? id : -100)), w.labels, `sequence ${k} labels`);
+            }
+          });
+          const segs = previewConversation(tok, conv);
+          for (let k = 0; k < e.sequences.length; k++) {
+            assert.equal(segs.filter((s) => s.sequence === k).map((s) => s.text).join(''), e.sequences[k]!.text, `preview of sequence ${k}`);
+          }
+          return;
+        }
+        assert.equal(c.tokens, want.tokens, 'tokens');
         const e = encodeConversation(tok, conv);
         assert.equal(e.spans.map(([a, b]) => e.text.slice(a, b)).join(''), want.trainedText, 'trained text');
         if (want.ids) {

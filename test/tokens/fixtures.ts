@@ -15,10 +15,15 @@ export interface ExpectedEntry {
   labels?: number[];
   error?: string;
   maskError?: string;
+  rule?: 'generation' | 'prefix' | 'perTurn' | 'lastTurn';
+  /** Set when the example trains as several sequences (perTurn). */
+  sequences?: { tokens: number; trainable: number; trainedText: string; ids?: number[]; labels?: number[] }[];
+  /** The labels were checked against transformers' return_assistant_tokens_mask when the fixture was made. */
+  assistantMasksChecked?: boolean;
 }
 
 export interface FixtureDoc {
-  models: Record<string, { folder: string; tokenizerJson: string }>;
+  models: Record<string, { folder: string; tokenizerJson: string; trainingChatTemplate?: string }>;
   examples: { name: string; messages: Record<string, unknown>[]; tools?: unknown[] }[];
   expected: Record<string, Record<string, ExpectedEntry>>;
 }

@@ -236,3 +236,42 @@ def test_packing_and_gradient_checkpointing_cpu(tmp_path, tiny_model, train_data
     start = run.of("start")[0]
     assert start["train_examples"] < 8  # 8 conversations packed into fewer rows
     assert run.of("done")[-1]["stopped"] is False
+
+
+# A template that rewrites history as Qwen 3 does (earlier turns lose their reasoning).
+DROPS_REASONING = (
+    "{%- set ns = namespace(last=-1) %}{%- for m in messages %}{%- if m.role == 'user' %}{%- set ns.last = loop.index0 %}{%- endif %}{%- endfor %}"
+    "{%- for m in messages %}<{{ m.role }}>\n"
+    "{%- if m.role == 'assistant' and loop.index0 > ns.last and m.reasoning_content %}[think]{{ m.reasoning_content }}[/think]{% endif %}"
+    "{{ m.content }}</s>\n{%- endfor %}"
+    "{%- if add_generation_prompt %}<assistant>\n{%- endif %}"
+)
+
+
+def _two_turn_chats(n: int) -> list:
+    return [{"messages": [
+        {"role": "user", "content": f"{i}+{i}?"},
+        {"role": "assistant", "reasoning_content": f"add {i} twice", "content": str(2 * i)},
+        {"role": "user", "content": "times 2?"},
+        {"role": "assistant", "reasoning_content": "double it", "content": str(4 * i)}]} for i in range(n)]
+
+
+def test_training_chat_template_and_per_turn_sequences(tmp_path, tiny_model):
+    # trainingChatTemplate (a file, as the engine passes it) that rewrites history: each chat trains
+    # as one sequence per assistant turn (historyRewriting "perTurn", the default).
+    template = tmp_path / "drops_reasoning.jinja"
+    template.write_text(DROPS_REASONING)
+    data = write_jsonl(tmp_path / "chats.jsonl", _two_turn_chats(3))
+    job = make_job(tmp_path, tiny_model, data, name="perturn",
+                   hyperparameters={"chatTemplate": str(template), "maxSteps": 1, "evalSplit": 0.0})
+    run = run_trainer(tmp_path, job)
+    assert run.returncode == 0, run.log()
+    assert run.of("start")[0]["train_examples"] == 6
+    job = make_job(tmp_path, tiny_model, data, name="refuse",
+                   hyperparameters={"chatTemplate": str(template), "historyRewriting": "refuse", "maxSteps": 1})
+    run = run_trainer(tmp_path, job)
+    assert run.returncode == 2, run.log()
+    assert "line 1:" in run.events[-1]["message"] and "not prefix-stable" in run.events[-1]["message"]
+    job = make_job(tmp_path, tiny_model, data, name="noname", hyperparameters={"chatTemplate": "training"})
+    run = run_trainer(tmp_path, job)
+    assert run.returncode == 2 and "chatTemplate 'training'" in run.events[-1]["message"], run.log()

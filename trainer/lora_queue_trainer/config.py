@@ -42,6 +42,11 @@ class Hyperparameters:
     # Data.
     maxSeqLength: int = 2048
     packing: bool = False
+    # The mask rule for chat templates that rewrite history (masking.py, docs/tokens.md).
+    historyRewriting: str = "perTurn"
+    # trainingChatTemplate: an absolute path to a .jinja file, or the name of one of
+    # the base model's chat template variants; None = the model's own template.
+    chatTemplate: Optional[str] = None
     evalSplit: float = 0.0
     evalEverySteps: Optional[int] = None  # default: checkpointEverySteps
     # Runtime.
@@ -84,8 +89,16 @@ def _type_ok(name: str, value: Any, default: Any) -> Any:
     floats = {"loraAlpha", "loraDropout", "learningRate", "weightDecay", "maxGradNorm", "epochs",
               "evalSplit", "debugStepDelay"}
     bools = {"packing", "gradientCheckpointing", "requireGpu", "compile"}
-    if value is None and name in {"maxSteps", "evalEverySteps", "debugInjectNanAtStep"}:
+    if value is None and name in {"maxSteps", "evalEverySteps", "debugInjectNanAtStep", "chatTemplate"}:
         return None
+    if name == "historyRewriting":
+        if value not in ("perTurn", "lastTurn", "refuse"):
+            raise ConfigError(f'hyperparameters.historyRewriting must be "perTurn", "lastTurn" or "refuse", got {value!r}')
+        return value
+    if name == "chatTemplate":
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"hyperparameters.chatTemplate must be a non-empty string, got {value!r}")
+        return value
     if name in ints:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
             raise ConfigError(f"hyperparameters.{name} must be an integer, got {value!r}")

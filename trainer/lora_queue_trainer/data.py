@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
-from .masking import IGNORE_INDEX, TemplateError, build_sample
+from .masking import IGNORE_INDEX, TemplateError, build_samples
 
 ROLES = frozenset({"system", "user", "assistant", "tool", "developer"})
 
@@ -96,21 +96,28 @@ def tokenize_conversations(
     conversations: list[Conversation],
     max_length: int,
     progress: Optional[Callable[[int, int], None]] = None,
+    chat_template: Optional[str] = None,
+    history_rewriting: str = "perTurn",
 ) -> tuple[list[Example], int]:
-    """Returns (examples with at least one trained token, number skipped)."""
+    """Returns (examples with at least one trained token, number skipped).
+
+    A conversation may train as several sequences (``perTurn``, for a template
+    that rewrites history): each is an example of its own."""
     examples: list[Example] = []
     skipped = 0
     for i, conv in enumerate(conversations):
         try:
-            s = build_sample(tokenizer, conv.messages, max_length=max_length, tools=conv.tools)
-        except TemplateError:
-            raise
+            samples = build_samples(tokenizer, conv.messages, max_length=max_length, chat_template=chat_template,
+                                    tools=conv.tools, history_rewriting=history_rewriting)
+        except TemplateError as e:
+            raise TemplateError(f"line {conv.line}: {e}") from None
         except Exception as e:  # the template raised on this conversation's content
             raise DataError(f"line {conv.line}: chat template failed: {e}") from None
-        if s.num_trained == 0:
+        kept = [s for s in samples if s.num_trained]
+        if not kept:
             # Nothing to learn (no weighted assistant turn, or truncated away).
             skipped += 1
-        else:
+        for s in kept:
             examples.append(Example(s.input_ids, s.labels, conv.line))
         if progress is not None and (i + 1) % 200 == 0:
             progress(i + 1, len(conversations))

@@ -172,6 +172,25 @@ class Trainer:
         if job.resume_from and not os.path.isfile(os.path.join(job.resume_from, STATE_PT)):
             raise ConfigError(f"resume_from {job.resume_from!r} has no {STATE_PT}")
 
+    @staticmethod
+    def _chat_template(tokenizer, spec: Optional[str]) -> Optional[str]:
+        """hyperparameters.chatTemplate (config trainingChatTemplate): the text of
+        a .jinja file (absolute path, resolved by the engine) or of one of the
+        model's named template variants; None for the model's own template."""
+        if spec is None:
+            return None
+        if os.path.isabs(spec):
+            try:
+                with open(spec, encoding="utf-8") as fh:
+                    return fh.read()
+            except OSError as e:
+                raise ConfigError(f"hyperparameters.chatTemplate {spec!r} cannot be read: {e.strerror}") from None
+        named = tokenizer.chat_template if isinstance(tokenizer.chat_template, dict) else {}
+        if spec not in named:
+            raise ConfigError(f"hyperparameters.chatTemplate {spec!r}: the base model has no chat template of that "
+                              f"name (it has {', '.join(named) or 'only its default'})")
+        return named[spec]
+
     def _pick_device(self):
         import torch
 
@@ -222,7 +241,8 @@ class Trainer:
 
         self._phase("loading_tokenizer")
         tokenizer = AutoTokenizer.from_pretrained(job.base_model, local_files_only=True)
-        if not getattr(tokenizer, "chat_template", None):
+        chat_template = self._chat_template(tokenizer, hp.chatTemplate)
+        if chat_template is None and not getattr(tokenizer, "chat_template", None):
             raise ConfigError(f"base_model {job.base_model!r} tokenizer has no chat_template")
         self.pad_id = next(x for x in (tokenizer.pad_token_id, tokenizer.eos_token_id, 0) if x is not None)
 
@@ -230,6 +250,7 @@ class Trainer:
         examples, skipped = tokenize_conversations(
             tokenizer, conversations, hp.maxSeqLength,
             progress=lambda i, n: self._phase("tokenizing", done=i, total=n),
+            chat_template=chat_template, history_rewriting=hp.historyRewriting,
         )
         if skipped:
             print(f"skipped {skipped} conversation(s) with no trained tokens", flush=True)

@@ -12,6 +12,8 @@ import type { Config } from '../config/schema';
 import { HashIndex } from '../dataset/hashIndex';
 import { LineSplitter } from '../dataset/stream';
 import { TokenWorker } from '../tokens/client';
+import type { WorkerInit } from '../tokens/protocol';
+import { workerKey, workerOptions } from '../tokens/templateChoice';
 import type { LineCount } from '../tokens/protocol';
 import type { Output } from './output';
 import { expandOperands } from './validate';
@@ -29,7 +31,7 @@ export interface FileStats {
   maxSeqLength: number;
   /** Lines that parse as JSON. */
   examples: number;
-  /** Sum over examples of the token count after the chat template. */
+  /** Sum over examples of the token count after the chat template (over all of an example's sequences). */
   tokens: number;
   trainableTokens: number;
   minTokens: number;
@@ -37,7 +39,7 @@ export interface FileStats {
   p95Tokens: number;
   maxTokens: number;
   meanTokens: number;
-  /** Examples over maxSeqLength tokens. */
+  /** Examples with a sequence over maxSeqLength tokens. */
   overLength: number;
   /** Trainable tokens that right-side truncation to maxSeqLength drops. */
   droppedTrainableTokens: number;
@@ -46,8 +48,14 @@ export interface FileStats {
   duplicates: number;
   /** Examples the template cannot render (no messages, or the template raised): not in the token figures. */
   unrenderable: number;
-  /** Examples whose trained spans cannot be located (template not prefix-stable): tokens counted, trainable not. */
+  /** Examples that no rule of the mask contract can mask: tokens counted, trainable not. */
   unmaskable: number;
+  /** Which chat template rendered the examples ("the model's own chat template", or trainingChatTemplate's). */
+  chatTemplate: string;
+  /** Examples per mask rule (generation, prefix, perTurn, lastTurn): how each was masked. */
+  maskRules: Record<string, number>;
+  /** Token sequences the examples train as (more than examples when perTurn splits a conversation). */
+  sequences: number;
   /** Blank, non-JSON or oversized lines (the validator reports them). */
   skippedLines: number;
   firstError?: string;
@@ -59,8 +67,8 @@ const BATCH_BYTES = 256 * 1024;
 /** A few workers for one model, fed least-busy first. */
 class Pool {
   readonly workers: TokenWorker[];
-  constructor(modelDir: string, size: number) {
-    this.workers = Array.from({ length: size }, () => new TokenWorker(modelDir));
+  constructor(modelDir: string, size: number, options: Omit<WorkerInit, 'modelDir'>) {
+    this.workers = Array.from({ length: size }, () => new TokenWorker(modelDir, undefined, options));
   }
   async ready(): Promise<void> {
     await Promise.all(this.workers.map((w) => w.ready));
@@ -83,6 +91,7 @@ interface ModelChoice {
   readonly configFile: string;
   readonly config: Config;
   readonly modelDir: string;
+  readonly options: Omit<WorkerInit, 'modelDir'>;
 }
 
 class StatsError extends Error {}
@@ -99,7 +108,7 @@ function modelFor(configFile: string): ModelChoice {
   }
   const modelDir = resolve(dirname(configFile), config.baseModel);
   if (!existsSync(modelDir) || !statSync(modelDir).isDirectory()) throw new StatsError(`${configFile}: baseModel ${modelDir} is not a folder`);
-  return { configFile, config, modelDir };
+  return { configFile, config, modelDir, options: workerOptions(config, configFile) };
 }
 
 function percentile(sorted: Uint32Array, p: number): number {
@@ -119,6 +128,7 @@ class Collector {
       file, baseModel: model.modelDir, maxSeqLength: model.config.maxSeqLength,
       examples: 0, tokens: 0, trainableTokens: 0, minTokens: 0, p50Tokens: 0, p95Tokens: 0, maxTokens: 0, meanTokens: 0,
       overLength: 0, droppedTrainableTokens: 0, roles: {}, duplicates: 0, unrenderable: 0, unmaskable: 0, skippedLines: 0,
+      chatTemplate: '', maskRules: {}, sequences: 0,
     };
   }
 
@@ -145,8 +155,13 @@ class Collector {
     if (r.trainable === null) {
       s.unmaskable++;
       s.firstError ??= r.maskError;
-    } else s.trainableTokens += r.trainable;
-    if (r.tokens > s.maxSeqLength) s.overLength++;
+    } else {
+      s.trainableTokens += r.trainable;
+      const rule = r.rule ?? 'prefix';
+      s.maskRules[rule] = (s.maskRules[rule] ?? 0) + 1;
+      s.sequences += r.sequences ?? 1;
+    }
+    if (r.longest > s.maxSeqLength) s.overLength++;
     s.droppedTrainableTokens += r.droppedTrainable;
     if (r.roles) for (const [k, v] of Object.entries(r.roles)) s.roles[k] = (s.roles[k] ?? 0) + v;
   }
@@ -223,6 +238,8 @@ async function statsOfFile(file: string, model: ModelChoice, pool: Pool): Promis
 }
 
 const fmt = (n: number): string => n.toLocaleString('en-US');
+const OWN_TEMPLATE = "the model's own chat template";
+const RULE_WORDS: Record<string, string> = { generation: '{% generation %} markers', perTurn: 'per-turn (history-rewriting template)', lastTurn: 'last-turn (history-rewriting template)' };
 
 function formatText(s: FileStats): string[] {
   const pct = s.tokens ? ` (${((100 * s.trainableTokens) / s.tokens).toFixed(1)}%)` : '';
@@ -235,7 +252,11 @@ function formatText(s: FileStats): string[] {
   ];
   if (s.skippedLines) lines.push(`  skipped lines (blank, not JSON or too large; see validate): ${fmt(s.skippedLines)}`);
   if (s.unrenderable) lines.push(`  examples the chat template cannot render: ${fmt(s.unrenderable)} (first: ${s.firstError ?? '?'})`);
-  if (s.unmaskable) lines.push(`  examples whose trained tokens cannot be located (template not prefix-stable): ${fmt(s.unmaskable)}`);
+  if (s.unmaskable) lines.push(`  examples whose trained tokens cannot be located by any rule: ${fmt(s.unmaskable)} (first: ${s.firstError ?? '?'})`);
+  const rules = Object.entries(s.maskRules).filter(([k]) => k !== 'prefix');
+  if (rules.length || s.chatTemplate !== OWN_TEMPLATE) {
+    lines.push(`  rendering: ${s.chatTemplate}${rules.map(([k, v]) => `; ${fmt(v)} examples by the ${RULE_WORDS[k] ?? k} rule`).join('')}${s.sequences !== s.examples - s.unrenderable - s.unmaskable ? ` (${fmt(s.sequences)} sequences)` : ''}`);
+  }
   return lines;
 }
 
@@ -282,10 +303,11 @@ export async function runStats(args: StatsArgs, out: Output): Promise<number> {
         status = 2;
         continue;
       }
-      let pool = pools.get(model.modelDir);
+      const key = workerKey(model.modelDir, model.options);
+      let pool = pools.get(key);
       if (!pool) {
-        pool = new Pool(model.modelDir, workerCount());
-        pools.set(model.modelDir, pool);
+        pool = new Pool(model.modelDir, workerCount(), model.options);
+        pools.set(key, pool);
       }
       try {
         await pool.ready();
@@ -297,6 +319,7 @@ export async function runStats(args: StatsArgs, out: Output): Promise<number> {
       let s: FileStats;
       try {
         s = await statsOfFile(file, model, pool);
+        s.chatTemplate = pool.workers[0]!.templateOrigin;
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         out.err(`lora-queue: ${file}: ${code ? `cannot read: ${code}` : (e as Error).message}`);

@@ -12,12 +12,14 @@ import { spawnSync } from 'node:child_process';
 import { launcherOf, visibleDeviceCount } from './launcher';
 import { configSchema, type Config } from './schema';
 import { suggest } from '../dataset/suggest';
+import { isTemplatePath } from '../tokens/templateChoice';
 
 export type ConfigCode =
   | 'config-syntax'
   | 'config-unknown-key'
   | 'config-invalid'
   | 'config-base-model'
+  | 'config-training-chat-template'
   | 'config-trainer-command'
   | 'config-root'
   | 'config-thresholds'
@@ -119,6 +121,11 @@ export function checkConfigText(text: string, file: string, env: { pathEnv?: str
   } else {
     const problem = checkModelFolder(resolve(dir, config.baseModel));
     if (problem) out.push({ ...rangeOf(['baseModel'], 'value'), severity: 'error', code: 'config-base-model', message: `baseModel ${problem}` });
+  }
+  // A file named by trainingChatTemplate must exist; a variant name is checked when the tokenizer loads.
+  const tct = config.trainingChatTemplate;
+  if (tct !== undefined && isTemplatePath(tct) && !existsSync(resolve(dir, tct))) {
+    out.push({ ...rangeOf(['trainingChatTemplate'], 'value'), severity: 'error', code: 'config-training-chat-template', message: `trainingChatTemplate ${resolve(dir, tct)} does not exist (a .jinja file, relative to this file, or the name of one of the model's chat template variants)` });
   }
 
   const found = resolveTrainerExecutable(config.trainer.command[0]!, config, dir, env.pathEnv ?? process.env['PATH'] ?? '');

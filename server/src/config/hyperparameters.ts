@@ -4,6 +4,7 @@
  * This is the one place the two vocabularies meet; the reference trainer documents the keys in
  * docs/trainer.md and rejects unknown ones.
  */
+import { workerOptions } from '../tokens/templateChoice';
 import type { Config } from './schema';
 
 export interface TrainerHyperparameters {
@@ -26,10 +27,16 @@ export interface TrainerHyperparameters {
   evalSplit: number;
   checkpointEverySteps: number;
   seed: number;
+  /** The mask rule for templates that rewrite history (docs/tokens.md). */
+  historyRewriting: 'perTurn' | 'lastTurn' | 'refuse';
+  /** trainingChatTemplate: an absolute .jinja path or a template variant's name; absent for the model's own. */
+  chatTemplate?: string;
 }
 
-export function hyperparametersFor(config: Config): TrainerHyperparameters {
+/** `configFile` resolves a relative trainingChatTemplate path, as the token counts resolve it. */
+export function hyperparametersFor(config: Config, configFile = ''): TrainerHyperparameters {
   const { lora, training } = config;
+  const { chatTemplate } = workerOptions(config, configFile || 'lora-queue.json');
   return {
     loraRank: lora.rank,
     loraAlpha: lora.alpha,
@@ -50,5 +57,7 @@ export function hyperparametersFor(config: Config): TrainerHyperparameters {
     evalSplit: training.evalSplit,
     checkpointEverySteps: training.checkpointEverySteps,
     seed: training.seed,
+    historyRewriting: config.historyRewriting,
+    ...(chatTemplate !== undefined ? { chatTemplate } : {}),
   };
 }

@@ -125,6 +125,15 @@ export const configSchema = z
     root: z.string().min(1).default('.lora-queue').describe('Queue root, relative to the folder of lora-queue.json; it must stay inside that folder.'),
     baseModel: z.string().min(1).optional().describe('Local Hugging Face model folder to fine-tune (config.json, weights and tokenizer), relative to this file or absolute.'),
     maxSeqLength: z.number().int().min(16).max(1_048_576).default(2048).describe('Longest example in the model\'s tokens after its chat template; longer ones get a too-long warning and are truncated by the trainer.'),
+    trainingChatTemplate: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Train with this chat template instead of the base model\'s own: a .jinja file (relative to this file or absolute; for example one of TRL\'s training templates) or the name of one of the model\'s template variants (additional_chat_templates/NAME.jinja or a named entry of tokenizer_config.json). Token counts, the loss-mask preview and the trainer all use it.'),
+    historyRewriting: z
+      .enum(['perTurn', 'lastTurn', 'refuse'])
+      .default('perTurn')
+      .describe('For a chat template that rewrites earlier turns (Qwen 3, reasoning models) and has no {% generation %} markers: "perTurn" trains one sequence per assistant turn, rendered as inference renders it; "lastTurn" trains only the last assistant turn of the full rendering; "refuse" reports such examples as unmaskable (docs/tokens.md).'),
     trainer: trainerSchema.prefault({}),
     queue: queueSchema.prefault({}),
     snapshots: snapshotsSchema.prefault({}),

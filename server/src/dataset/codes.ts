@@ -22,6 +22,9 @@ export const CODES = {
   'bad-tool-calls': { severity: 'error', summary: '"tool_calls" is malformed.' },
   'unmatched-tool-call-id': { severity: 'error', summary: 'A tool message answers a call id that no earlier assistant message made.' },
   'bad-field': { severity: 'error', summary: 'A known field has the wrong type or value (weight, name, tool_call_id, tools).' },
+  // Errors found with the base model's chat template (token counts): the trainer stops on such a line.
+  'chat-template': { severity: 'error', summary: 'The base model\'s chat template raises on this example (e.g. roles that do not alternate).' },
+  unmaskable: { severity: 'error', summary: 'No rule of the training mask contract can locate the tokens this example trains.' },
   // Warnings.
   'unknown-key': { severity: 'warning', summary: 'A key the trainer ignores (often a typo).' },
   'empty-content': { severity: 'warning', summary: '"content" is empty or only whitespace.' },

@@ -704,7 +704,7 @@ export class Engine extends EventEmitter {
       resume_from: resume.path,
       output_dir: join(runDir, 'adapter'),
       events: eventsPath,
-      hyperparameters: hyperparametersFor(c),
+      hyperparameters: hyperparametersFor(c, this.configFile),
       run_id: runId,
     };
     try {

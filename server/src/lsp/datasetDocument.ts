@@ -7,6 +7,7 @@ import { DiagnosticSink, duplicateMessage, fileDiagnostic, atLine, type FileDiag
 import { validateLine, type LineResult } from '../dataset/line';
 import type { LineCount } from '../tokens/protocol';
 import { tooLongDiagnostic } from '../tokens/tooLong';
+import { severityOf } from '../dataset/codes';
 
 interface LineRecord {
   /** undefined while dirty. */
@@ -32,6 +33,8 @@ export interface TokenTotals {
   readonly lengths: number[];
   readonly roles: Record<string, number>;
   readonly duplicates: number;
+  /** Examples per mask rule other than the plain prefix rule (generation, perTurn, lastTurn). */
+  readonly rules: Record<string, number>;
 }
 
 export interface LineChange {
@@ -115,21 +118,26 @@ export class DatasetDocument {
     let overLength = 0;
     const lengths: number[] = [];
     const roles: Record<string, number> = {};
+    const rules: Record<string, number> = {};
     for (const rec of this.records) {
       if (!rec.result?.parsed) continue;
       examples++;
       const t = rec.tokens;
-      if (!t || !('tokens' in t)) continue;
+      if (!t) continue;
+      // A line the template cannot render is counted too (it has its diagnostic), or the
+      // CodeLens would say "counting" forever.
       counted++;
+      if (!('tokens' in t)) continue;
       tokens += t.tokens;
       trainable += t.trainable ?? 0;
       lengths.push(t.tokens);
-      if (this.maxSeqLength !== undefined && t.tokens > this.maxSeqLength) overLength++;
+      if (t.rule) rules[t.rule] = (rules[t.rule] ?? 0) + 1;
+      if (this.maxSeqLength !== undefined && (t.longest ?? t.tokens) > this.maxSeqLength) overLength++;
       for (const [r, n] of Object.entries(t.roles ?? {})) roles[r] = (roles[r] ?? 0) + n;
     }
     let duplicates = 0;
     for (const h of this.duplicated) duplicates += (this.hashCounts.get(h) ?? 1) - 1;
-    return { examples, counted, tokens, trainable, overLength, lengths, roles, duplicates };
+    return { examples, counted, tokens, trainable, overLength, lengths, roles, duplicates, rules };
   }
 
   setOptions(opts: ValidateOptions): void {
@@ -186,6 +194,12 @@ export class DatasetDocument {
       if (this.maxSeqLength !== undefined && t && 'tokens' in t) {
         const long = tooLongDiagnostic(t, this.maxSeqLength);
         if (long) sink.add(fileDiagnostic('too-long', i, 0, rec.length, long.message));
+        if (t.maskError !== undefined) sink.add(fileDiagnostic('unmaskable', i, 0, rec.length, `the trained tokens cannot be located: ${t.maskError}`));
+      }
+      // The template's own exception (Gemma 3's alternation check), unless the validator already
+      // said what is wrong with the line's structure.
+      if (t && 'error' in t && !r.diagnostics.some((d) => severityOf(d.code) === 'error')) {
+        sink.add(fileDiagnostic('chat-template', i, 0, rec.length, `the chat template cannot render this example: ${t.error}`));
       }
       if (r.hash !== undefined && this.duplicated.has(r.hash)) {
         const first = firstOf.get(r.hash);

@@ -7,7 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { CodeAction, CodeActionKind, DiagnosticSeverity, type CodeActionParams, type CodeLens, type CodeLensParams, type Diagnostic, type Hover, type HoverParams, type TextEdit } from 'vscode-languageserver';
 import { DIAGNOSTIC_SOURCE, SHOW_DATASET_STATS_COMMAND, type DatasetStatsRequest, type DiagnosticFixData, type LossMaskPreviewRequest } from '../../../common/protocol';
 import type { FileDiagnostic } from '../dataset/file';
-import type { TokenService } from './tokenService';
+import { OWN_TEMPLATE, renderingNote, renderingSummary } from '../tokens/describe';
+import type { TokenService, TokenSetup } from './tokenService';
 import { lineTextOf, type OpenDatasets } from './openDatasets';
 
 const fmt = (n: number): string => n.toLocaleString('en-US');
@@ -53,8 +54,14 @@ export function codeActions(docs: OpenDatasets, { textDocument, context }: CodeA
   return actions;
 }
 
-/** An example's tokens after the chat template, its trainable share and roles. */
-export function hover(docs: OpenDatasets, { textDocument, position }: HoverParams): Hover | null {
+/** The template the setup's worker renders with (the model's own until the worker says otherwise). */
+function templateOriginOf(tokenService: TokenService, setup: TokenSetup): string {
+  const w = tokenService.worker(setup);
+  return 'failed' in w ? OWN_TEMPLATE : w.templateOrigin;
+}
+
+/** An example's tokens after the chat template, its trainable share and roles, and the rendering when it is not the model's own template's prefix rule. */
+export function hover(docs: OpenDatasets, tokenService: TokenService, { textDocument, position }: HoverParams): Hover | null {
   const d = docs.get(textDocument.uri);
   if (!d) return null;
   const t = d.model.tokensAt(position.line);
@@ -66,19 +73,22 @@ export function hover(docs: OpenDatasets, { textDocument, position }: HoverParam
   else {
     const share = t.trainable === null ? `trainable tokens unknown (${t.maskError ?? 'template not prefix-stable'})` : `**${fmt(t.trainable)} trainable** (${t.tokens ? Math.round((100 * t.trainable) / t.tokens) : 0}%)`;
     const roles = Object.entries(t.roles ?? {}).map(([r, n]) => `${r} ${n}`).join(', ');
-    const over = t.tokens > d.tokens.maxSeqLength ? ` — **${fmt(t.tokens - d.tokens.maxSeqLength)} over** maxSeqLength ${fmt(d.tokens.maxSeqLength)}` : ` of maxSeqLength ${fmt(d.tokens.maxSeqLength)}`;
-    value = `**${fmt(t.tokens)} tokens** after the chat template${over} · ${share}${roles ? ` · messages: ${roles}` : ''}`;
+    const longest = t.longest ?? t.tokens;
+    const over = longest > d.tokens.maxSeqLength ? ` — **${fmt(longest - d.tokens.maxSeqLength)} over** maxSeqLength ${fmt(d.tokens.maxSeqLength)}${longest !== t.tokens ? ' (longest sequence)' : ''}` : ` of maxSeqLength ${fmt(d.tokens.maxSeqLength)}`;
+    const note = renderingNote(t, templateOriginOf(tokenService, d.tokens));
+    value = `**${fmt(t.tokens)} tokens** after the chat template${over} · ${share}${roles ? ` · messages: ${roles}` : ''}${note ? `\n\n_Rendering: ${note}._` : ''}`;
   }
   return { contents: { kind: 'markdown', value } };
 }
 
 /** The file's totals on its first line; a click shows the statistics (a client command). */
-export function codeLenses(docs: OpenDatasets, { textDocument }: CodeLensParams): CodeLens[] {
+export function codeLenses(docs: OpenDatasets, tokenService: TokenService, { textDocument }: CodeLensParams): CodeLens[] {
   const d = docs.get(textDocument.uri);
   if (!d || !('modelDir' in d.tokens)) return [];
   const t = d.model.tokenTotals();
   const counting = t.counted < t.examples ? ` · counting ${fmt(t.counted)}/${fmt(t.examples)}…` : '';
-  const title = `${fmt(t.examples)} examples · ${fmt(t.tokens)} tokens · ${fmt(t.trainable)} trainable${t.overLength ? ` · ${fmt(t.overLength)} over ${fmt(d.tokens.maxSeqLength)}` : ''}${counting}`;
+  const rendering = renderingSummary(t.rules, templateOriginOf(tokenService, d.tokens));
+  const title = `${fmt(t.examples)} examples · ${fmt(t.tokens)} tokens · ${fmt(t.trainable)} trainable${t.overLength ? ` · ${fmt(t.overLength)} over ${fmt(d.tokens.maxSeqLength)}` : ''}${rendering ? ` · rendering: ${rendering}` : ''}${counting}`;
   return [{ range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } }, command: { title, command: SHOW_DATASET_STATS_COMMAND, arguments: [textDocument.uri] } }];
 }
 
@@ -114,14 +124,15 @@ export async function lossMaskPreview(docs: OpenDatasets, tokenService: TokenSer
   const d = docs.get(uri);
   if (!d) return { error: 'the dataset is not open' };
   if (!('modelDir' in d.tokens)) return { error: d.tokens.why };
-  const w = tokenService.worker(d.tokens.modelDir);
+  const w = tokenService.worker(d.tokens);
   if ('failed' in w) return { error: `the tokenizer could not be loaded: ${w.failed}` };
   const text = lineTextOf(d.text)(line).replace(/^\ufeff/, '');
   try {
     const [count] = await w.count([text], { maxSeqLength: d.tokens.maxSeqLength });
     if (!count || !('tokens' in count)) return { error: count && 'error' in count ? count.error : `line ${line + 1} is not an example` };
     const segments = await w.preview(text);
-    return { segments, tokens: count.tokens, trainable: count.trainable, model: d.tokens.modelDir };
+    const note = renderingNote(count, w.templateOrigin);
+    return { segments, tokens: count.tokens, trainable: count.trainable, model: d.tokens.modelDir, ...(note ? { rendering: note } : {}) };
   } catch (e) {
     return { error: (e as Error).message };
   }

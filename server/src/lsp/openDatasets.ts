@@ -21,7 +21,7 @@ export interface OpenDatasetsHost {
   /** Dataset options and token setup from the configuration in force (the last good one), never from a broken edit. */
   settingsFor(uri: string): { readonly opts: ValidateOptions; readonly tokens: DatasetTokens };
   /** The token worker of a model folder, or why it could not start. */
-  tokenWorker(modelDir: string): Pick<TokenWorker, 'count'> | { readonly failed: string };
+  tokenWorker(setup: TokenSetup): Pick<TokenWorker, 'count'> | { readonly failed: string };
   /** A dataset's diagnostics for this version of its text (no version: it was closed). */
   publish(uri: string, version: number | undefined, diagnostics: readonly FileDiagnostic[]): void;
   /** Token figures changed (the CodeLens totals are stale). */
@@ -134,8 +134,8 @@ export class OpenDatasets {
   private applySettings(uri: string, d: Entry): void {
     const { opts, tokens } = this.host.settingsFor(uri);
     d.model.setOptions(opts);
-    const before = 'modelDir' in d.tokens ? d.tokens.modelDir : undefined;
-    if (!('modelDir' in tokens) || tokens.modelDir !== before) d.model.clearTokens();
+    const before = 'modelDir' in d.tokens ? d.tokens.key : undefined;
+    if (!('modelDir' in tokens) || tokens.key !== before) d.model.clearTokens();
     d.model.setTokenLimit('modelDir' in tokens ? tokens.maxSeqLength : undefined);
     d.tokens = tokens;
   }
@@ -161,7 +161,7 @@ export class OpenDatasets {
     const d = this.docs.get(uri);
     if (!d || d.pumping) return;
     if (!('modelDir' in d.tokens)) return this.settle(d);
-    const w = this.host.tokenWorker(d.tokens.modelDir);
+    const w = this.host.tokenWorker(d.tokens);
     if ('failed' in w) return this.settle(d);
     d.pumping = true;
     let counted = 0;

@@ -47,7 +47,7 @@ export function startServer(connection: Connection): void {
 
   const datasets = new OpenDatasets({
     settingsFor,
-    tokenWorker: (modelDir) => tokenService.worker(modelDir),
+    tokenWorker: (setup) => tokenService.worker(setup),
     publish: (uri, version, diagnostics) => void connection.sendDiagnostics({ uri, version, diagnostics: diagnostics.map(toLspDiagnostic) }),
     tokensChanged: () => void connection.sendRequest(CodeLensRefreshRequest.type).catch(() => undefined),
     log,
@@ -110,8 +110,8 @@ export function startServer(connection: Connection): void {
 
   // ---- features ----
   connection.onCodeAction((p) => codeActions(datasets, p));
-  connection.onHover((p) => hover(datasets, p));
-  connection.onCodeLens((p) => codeLenses(datasets, p));
+  connection.onHover((p) => hover(datasets, tokenService, p));
+  connection.onCodeLens((p) => codeLenses(datasets, tokenService, p));
   connection.onRequest(DatasetStatsRequest.type, (p) => datasetStats(datasets, p));
   connection.onRequest(LossMaskPreviewRequest.type, (p) => lossMaskPreview(datasets, tokenService, p));
 

@@ -7,10 +7,16 @@ import { dirname, resolve } from 'node:path';
 import { checkModelFolder } from '../config/diagnostics';
 import type { Config } from '../config/schema';
 import { TokenWorker } from '../tokens/client';
+import type { WorkerInit } from '../tokens/protocol';
+import { workerKey, workerOptions } from '../tokens/templateChoice';
 
 export interface TokenSetup {
   readonly modelDir: string;
   readonly maxSeqLength: number;
+  /** trainingChatTemplate and historyRewriting, as the worker takes them. */
+  readonly options: Omit<WorkerInit, 'modelDir'>;
+  /** Equal for two setups that count alike (same model, template and rule). */
+  readonly key: string;
 }
 
 /** The base model and limit from the configuration in force, or why there are no token counts. */
@@ -20,7 +26,8 @@ export function tokenSetup(config: Config | undefined, configFile: string | unde
   const modelDir = resolve(dirname(configFile), config.baseModel);
   const problem = checkModelFolder(modelDir);
   if (problem) return { why: `baseModel ${problem}` };
-  return { modelDir, maxSeqLength: config.maxSeqLength };
+  const options = workerOptions(config, configFile);
+  return { modelDir, maxSeqLength: config.maxSeqLength, options, key: workerKey(modelDir, options) };
 }
 
 export class TokenService {
@@ -28,12 +35,13 @@ export class TokenService {
 
   constructor(private readonly log: (msg: string) => void) {}
 
-  worker(modelDir: string): TokenWorker | { failed: string } {
-    let w = this.workers.get(modelDir);
+  worker(setup: TokenSetup): TokenWorker | { failed: string } {
+    const { modelDir } = setup;
+    let w = this.workers.get(setup.key);
     if (!w) {
-      const worker = new TokenWorker(modelDir);
+      const worker = new TokenWorker(modelDir, undefined, setup.options);
       const entry: { worker: TokenWorker; failed?: string } = { worker };
-      this.workers.set(modelDir, entry);
+      this.workers.set(setup.key, entry);
       this.log(`token worker started for ${modelDir}`);
       worker.ready.catch((e: Error) => {
         entry.failed = e.message;

@@ -47,16 +47,20 @@ export class TokenWorker {
   /** Resolves when the tokenizer is loaded; rejects (TokenWorkerError) when it cannot be. */
   readonly ready: Promise<void>;
 
-  constructor(readonly modelDir: string, script: string = workerScript()) {
+  /** Which template renders the examples, for the user (known once `ready` resolves). */
+  templateOrigin = "the model's own chat template";
+
+  constructor(readonly modelDir: string, script: string = workerScript(), readonly options: Omit<WorkerInit, 'modelDir'> = {}) {
     // Referenced while loading and while requests are out, so a caller awaiting `ready` or a
     // count keeps the process alive; unreferenced when idle, so an idle worker never does.
     this.worker = new Worker(script, {
-      workerData: { modelDir } satisfies WorkerInit,
+      workerData: { modelDir, ...options } satisfies WorkerInit,
       resourceLimits: { maxOldGenerationSizeMb: heapLimitMb(modelDir) },
     });
     this.ready = new Promise<void>((resolve, reject) => {
       const onMessage = (m: WorkerResponse): void => {
         if (m.type === 'ready') {
+          this.templateOrigin = m.templateOrigin;
           if (this.pending.size === 0) this.worker.unref();
           resolve();
         }

@@ -80,3 +80,53 @@ export function patchJinja(): void {
     return applyFilter.call(this, operand, filter, e);
   };
 }
+
+/**
+ * `{% generation %}…{% endgeneration %}` (transformers' AssistantTracker extension): the library
+ * does not parse the tag. Each tag becomes a block that writes a reserved character, so the
+ * rendered text carries the blocks' bounds; `splitGeneration` takes them out again. The tag stays
+ * a block tag (`{% if true %}…{% endif %}`) so `lstrip_blocks`/`trim_blocks` and the `-`
+ * whitespace controls act on it exactly as jinja2 acts on the original tag.
+ */
+export const GENERATION_OPEN = '\ufdd0';
+export const GENERATION_CLOSE = '\ufdd1';
+const GENERATION_TAG = /\{%(-?)\s*(end)?generation\s*(-?)%\}/g;
+
+/** Whether a template uses generation markers (transformers' own test, plus the closing tag). */
+export function hasGenerationMarkers(source: string): boolean {
+  return /\{%-?\s*generation\s*-?%\}/.test(source);
+}
+
+export function rewriteGenerationTags(source: string): string {
+  return source.replace(GENERATION_TAG, (_m, left: string, end: string | undefined, right: string) =>
+    `{%${left} if true %}{{ '${end ? GENERATION_CLOSE : GENERATION_OPEN}' }}{% endif ${right}%}`,
+  );
+}
+
+/**
+ * The rendered text without the markers, and the character ranges the (outermost) generation
+ * blocks covered, in order. Null when the markers do not pair up (a block cut by a filter or a
+ * `set`): the caller reports it rather than guess.
+ */
+export function splitGeneration(marked: string): { text: string; blocks: [number, number][] } | null {
+  let text = '';
+  const blocks: [number, number][] = [];
+  let depth = 0;
+  let start = 0;
+  let from = 0;
+  for (let i = 0; i < marked.length; i++) {
+    const c = marked[i];
+    if (c !== GENERATION_OPEN && c !== GENERATION_CLOSE) continue;
+    text += marked.slice(from, i);
+    from = i + 1;
+    if (c === GENERATION_OPEN) {
+      if (depth++ === 0) start = text.length;
+    } else {
+      if (depth === 0) return null;
+      if (--depth === 0) blocks.push([start, text.length]);
+    }
+  }
+  if (depth !== 0) return null;
+  text += marked.slice(from);
+  return { text, blocks };
+}

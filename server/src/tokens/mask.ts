@@ -36,7 +36,7 @@ export interface Rendered {
   readonly spans: [number, number][];
 }
 
-/** Renders the conversation and finds the character spans that train. */
+/** Renders the conversation and finds the character spans that train (the prefix rule). */
 export function findTrainedSpans(tok: ChatTokenizer, conv: Conversation): Rendered {
   const { messages } = conv;
   const cache = new Map<number, string>(); // each prefix is rendered once per example
@@ -88,4 +88,80 @@ export function trainableFlags(offsets: Int32Array, spans: readonly (readonly [n
     if (si < spans.length && a < spans[si]![1] && b > spans[si]![0]) flags[t] = 1;
   }
   return flags;
+}
+
+/**
+ * Rule 1 of the contract: a template with `{% generation %}` blocks. The rendering is the one
+ * `apply_chat_template` tokenizes; the blocks are the ranges `return_assistant_tokens_mask` marks.
+ * A block belongs to the k-th assistant message when it is the k-th block; that pairing is only
+ * needed (and checked) when a message has weight 0.
+ */
+export function generationSpans(tok: ChatTokenizer, conv: Conversation): Rendered {
+  const r = tok.renderGeneration(conv);
+  if (!r) throw new TemplateError('the {% generation %} blocks of the chat template cannot be located in this rendering (unpaired markers, or the example contains U+FDD0/U+FDD1)');
+  const assistants = conv.messages.filter((m) => m['role'] === 'assistant');
+  const zero = assistants.some((m) => m['weight'] === 0);
+  if (zero && r.blocks.length !== assistants.length) {
+    throw new TemplateError(`the chat template wrote ${r.blocks.length} {% generation %} blocks for ${assistants.length} assistant messages, so the weight-0 message's block cannot be told apart`);
+  }
+  const spans = r.blocks.filter(([a, b], k) => b > a && !(zero && assistants[k]!['weight'] === 0));
+  return { text: r.text, spans };
+}
+
+/** What to do with a template that rewrites history (config `historyRewriting`). */
+export type HistoryRewriting = 'perTurn' | 'lastTurn' | 'refuse';
+
+/** Which rule of the mask contract produced an example's sequences. */
+export type MaskRule = 'generation' | 'prefix' | 'perTurn' | 'lastTurn';
+
+export interface Training {
+  readonly rule: MaskRule;
+  /** The token sequences the trainer trains on: one, or one per trained assistant turn (`perTurn`). */
+  readonly sequences: Rendered[];
+}
+
+/**
+ * The span of message i inside the rendering of messages[:i+1] (that rendering ends with it, so
+ * only its own prefix has to be stable: the earlier turns are rendered as inference renders them
+ * when message i is the reply being generated).
+ */
+function lastTurnSpan(tok: ChatTokenizer, conv: Conversation, i: number): Rendered {
+  const messages = conv.messages.slice(0, i + 1).map((m, k) => (k < i && isTrainedMessage(m) ? { ...m, weight: 0 } : m));
+  try {
+    return findTrainedSpans(tok, { messages, tools: conv.tools });
+  } catch (e) {
+    if (!(e instanceof TemplateError)) throw e;
+    throw new TemplateError(`${e.message}, even with messages[:${i + 1}] rendered on their own: ${TRAINING_TEMPLATE_HINT}`);
+  }
+}
+
+/** What to do when no rule can mask an example (masking.py says the same). */
+export const TRAINING_TEMPLATE_HINT = 'the template renders this turn differently once it is answered; point trainingChatTemplate at a prefix-preserving training template with {% generation %} markers (e.g. TRL\'s chat_templates/*_training.jinja)';
+
+/**
+ * The sequences an example trains as, by the mask contract (docs/tokens.md):
+ *  1. generation markers → the one rendering, its blocks;
+ *  2. prefix-stable for this example → the one rendering, spans by the prefix rule;
+ *  3. otherwise the template rewrites history: `perTurn` renders messages[:i+1] for each trained
+ *     assistant message i (inference's own view of that turn) and trains only its last turn;
+ *     `lastTurn` keeps the full rendering and trains only the last trained assistant turn;
+ *     `refuse` raises the prefix rule's TemplateError.
+ */
+export function trainingSequences(tok: ChatTokenizer, conv: Conversation, mode: HistoryRewriting = 'perTurn'): Training {
+  if (tok.usesGeneration(conv)) return { rule: 'generation', sequences: [generationSpans(tok, conv)] };
+  try {
+    return { rule: 'prefix', sequences: [findTrainedSpans(tok, conv)] };
+  } catch (e) {
+    if (!(e instanceof TemplateError) || mode === 'refuse') throw e;
+  }
+  const trained: number[] = [];
+  conv.messages.forEach((m, i) => {
+    if (isTrainedMessage(m)) trained.push(i);
+  });
+  if (mode === 'perTurn') return { rule: 'perTurn', sequences: trained.map((i) => lastTurnSpan(tok, conv, i)) };
+  const last = trained[trained.length - 1]!;
+  const seq = lastTurnSpan(tok, conv, last);
+  const full = tok.render(conv);
+  if (!full.startsWith(seq.text)) throw new TemplateError(`chat template is not prefix-stable: rendering messages[:${last + 1}] is not a prefix of the full conversation, so its last turn cannot be located (historyRewriting "lastTurn")`);
+  return { rule: 'lastTurn', sequences: [{ text: full, spans: seq.spans }] };
 }

@@ -1,9 +1,14 @@
 /** Messages between the token worker (worker.ts) and its client (client.ts). */
 import type { PreviewSegment } from './count';
+import type { HistoryRewriting, MaskRule } from './mask';
 
 export interface WorkerInit {
   /** The Hugging Face model folder (tokenizer.json, tokenizer_config.json, chat template). */
   readonly modelDir: string;
+  /** `trainingChatTemplate`: an absolute .jinja path or a template variant's name; the model's own when absent. */
+  readonly chatTemplate?: string | undefined;
+  /** `historyRewriting`: the rule for templates that rewrite earlier turns (default perTurn). */
+  readonly historyRewriting?: HistoryRewriting | undefined;
 }
 
 export type WorkerRequest =
@@ -22,7 +27,11 @@ export type WorkerRequest =
 export type LineCount =
   | {
       readonly tokens: number;
-      /** null when the template is not prefix-stable, see maskError. */
+      /** The longest sequence's tokens (= tokens unless the example trains as several sequences). */
+      readonly longest: number;
+      readonly rule?: MaskRule;
+      readonly sequences?: number;
+      /** null when no rule can mask the example, see maskError. */
       readonly trainable: number | null;
       readonly droppedTrainable: number;
       readonly maskError?: string;
@@ -35,7 +44,7 @@ export type LineCount =
   | { readonly error: string; readonly hash?: number };
 
 export type WorkerResponse =
-  | { readonly type: 'ready' }
+  | { readonly type: 'ready'; readonly templateOrigin: string }
   | { readonly type: 'fatal'; readonly message: string }
   | { readonly type: 'counts'; readonly id: number; readonly results: LineCount[] }
   | { readonly type: 'preview'; readonly id: number; readonly segments: PreviewSegment[] | null; readonly error?: string }

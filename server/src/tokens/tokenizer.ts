@@ -7,12 +7,12 @@
  * library's globals, defined as transformers defines them). The rendered text is encoded without
  * adding special tokens, as `apply_chat_template(tokenize=True)` does.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { basename, isAbsolute, join } from 'node:path';
 import { Template } from '@huggingface/jinja';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { enlargeBpeCache, patchByteLevel } from './fastByteLevel';
-import { patchJinja } from './jinjaCompat';
+import { GENERATION_CLOSE, GENERATION_OPEN, hasGenerationMarkers, patchJinja, rewriteGenerationTags, splitGeneration } from './jinjaCompat';
 
 patchJinja();
 patchByteLevel();
@@ -43,8 +43,20 @@ export interface Encoded {
   readonly tokens: string[];
 }
 
+interface LoadedTemplate {
+  readonly template: Template;
+  /** The template has `{% generation %}` blocks (rewritten to marker characters, see jinjaCompat.ts). */
+  readonly generation: boolean;
+}
+
+/** Which chat template renders the examples: the model's own, or one the config names. */
+export interface TemplateChoice {
+  /** `trainingChatTemplate`: an absolute path to a .jinja file, or the name of one of the model's template variants. */
+  readonly chatTemplate?: string | undefined;
+}
+
 export class ChatTokenizer {
-  private readonly templates: Map<string, Template>;
+  private readonly templates: Map<string, LoadedTemplate>;
   private readonly specials: Record<string, string>;
   private readonly addedTokens: Set<string>;
   private readonly offsetMode: OffsetMode;
@@ -57,8 +69,15 @@ export class ChatTokenizer {
     templates: Map<string, string>,
     specials: Record<string, string>,
     tokenizerJson: TokenizerJson,
+    /** Where the template comes from, for the user: "the model's own chat template" or the file / variant chosen. */
+    readonly templateOrigin = "the model's own chat template",
   ) {
-    this.templates = new Map([...templates].map(([k, v]) => [k, new Template(v)]));
+    this.templates = new Map(
+      [...templates].map(([k, v]) => {
+        const generation = hasGenerationMarkers(v);
+        return [k, { template: new Template(generation ? rewriteGenerationTags(v) : v), generation }];
+      }),
+    );
     this.specials = specials;
     this.addedTokens = new Set((tokenizerJson.added_tokens ?? []).map((t) => t.content));
     this.offsetMode = usesByteLevel(tokenizerJson) ? BYTE_LEVEL : 'search';
@@ -68,24 +87,47 @@ export class ChatTokenizer {
   }
 
   /** The template text that `apply_chat_template` would use (transformers' `get_chat_template`). */
-  private template(tools: boolean): Template {
+  private template(tools: boolean): LoadedTemplate {
     if (this.templates.size === 1) return this.templates.values().next().value!;
     const t = (tools && this.templates.get('tool_use')) || this.templates.get('default');
     if (!t) throw new TokenizerLoadError(`${this.folder}: several chat templates (${[...this.templates.keys()].join(', ')}) and none is named "default"`);
     return t;
   }
 
-  /** `apply_chat_template(messages, tools=tools, tokenize=False, add_generation_prompt=…)`. */
-  render(conv: Conversation, addGenerationPrompt = false): string {
+  /** Whether the template that renders `conv` has `{% generation %}` blocks (the mask then comes from them). */
+  usesGeneration(conv: Conversation): boolean {
+    return this.template(conv.tools !== undefined && conv.tools !== null).generation;
+  }
+
+  private renderMarked(conv: Conversation, addGenerationPrompt: boolean): { text: string; generation: boolean } {
     const messages = conv.messages.map(plainMessage);
     const tools = conv.tools === undefined || conv.tools === null ? null : conv.tools;
-    return this.template(tools !== null).render({
+    const t = this.template(tools !== null);
+    const text = t.template.render({
       ...this.specials,
       messages,
       tools,
       documents: null,
       add_generation_prompt: addGenerationPrompt,
     });
+    return { text, generation: t.generation };
+  }
+
+  /** `apply_chat_template(messages, tools=tools, tokenize=False, add_generation_prompt=…)`. */
+  render(conv: Conversation, addGenerationPrompt = false): string {
+    const r = this.renderMarked(conv, addGenerationPrompt);
+    return r.generation ? r.text.replace(MARKERS, '') : r.text;
+  }
+
+  /**
+   * The rendering and its `{% generation %}` blocks (character ranges, in order), as transformers'
+   * `render_jinja_template(..., return_assistant_tokens_mask=True)` returns them. Null when the
+   * blocks cannot be told apart from the text: the markers do not pair up, or the example itself
+   * contains one of the two reserved marker characters.
+   */
+  renderGeneration(conv: Conversation): { text: string; blocks: [number, number][] } | null {
+    if (containsMarker(conv.messages) || containsMarker(conv.tools)) return null;
+    return splitGeneration(this.renderMarked(conv, false).text);
   }
 
   /** Encodes rendered text as `tokenizer(text, add_special_tokens=False)` does. */
@@ -274,6 +316,15 @@ function remapToOriginal(text: string, norm: string, form: 'NFC' | 'NFD' | 'NFKC
   return off.map((v) => map[Math.min(v, norm.length)]!);
 }
 
+const MARKERS = new RegExp(`[${GENERATION_OPEN}${GENERATION_CLOSE}]`, 'g');
+
+function containsMarker(v: unknown): boolean {
+  if (typeof v === 'string') return v.includes(GENERATION_OPEN) || v.includes(GENERATION_CLOSE);
+  if (Array.isArray(v)) return v.some(containsMarker);
+  if (v && typeof v === 'object') return Object.values(v).some(containsMarker);
+  return false;
+}
+
 /** The message as the template sees it: null-valued keys dropped, reasoning fields aliased. */
 function plainMessage(m: Message): Message {
   const out: Message = {};
@@ -302,7 +353,7 @@ function tokenText(v: unknown): string | undefined {
  * present) and chat template: `chat_template.jinja`, else `chat_template` from
  * tokenizer_config.json (a string, or a list of {name, template}).
  */
-export function loadChatTokenizer(folder: string): ChatTokenizer {
+export function loadChatTokenizer(folder: string, choice: TemplateChoice = {}): ChatTokenizer {
   const tokFile = join(folder, 'tokenizer.json');
   if (!existsSync(tokFile)) throw new TokenizerLoadError(`${folder}: no tokenizer.json (only fast tokenizers are supported)`);
   const tj = readJson(tokFile) as TokenizerJson & Record<string, unknown>;
@@ -323,6 +374,33 @@ export function loadChatTokenizer(folder: string): ChatTokenizer {
       }
     }
   }
+  // Named variants beside the default, as transformers saves them (additional_chat_templates/NAME.jinja).
+  const extraDir = join(folder, 'additional_chat_templates');
+  if (existsSync(extraDir)) {
+    for (const f of readdirSync(extraDir)) if (f.endsWith('.jinja') && !templates.has(f.slice(0, -6))) templates.set(f.slice(0, -6), readFileSync(join(extraDir, f), 'utf8'));
+  }
+  let origin: string | undefined;
+  if (choice.chatTemplate) {
+    // trainingChatTemplate: the one template used for every example (tools or not), as the trainer
+    // passes it to apply_chat_template(chat_template=…).
+    const c = choice.chatTemplate;
+    let source: string;
+    if (isAbsolute(c)) {
+      try {
+        source = readFileSync(c, 'utf8');
+      } catch (e) {
+        throw new TokenizerLoadError(`trainingChatTemplate ${c}: ${(e as Error).message}`);
+      }
+      origin = `the training chat template ${basename(c)}`;
+    } else {
+      const named = templates.get(c);
+      if (named === undefined) throw new TokenizerLoadError(`trainingChatTemplate "${c}": ${folder} has no chat template of that name (it has ${[...templates.keys()].join(', ') || 'none'})`);
+      source = named;
+      origin = `the model's "${c}" chat template`;
+    }
+    templates.clear();
+    templates.set('default', source);
+  }
   if (templates.size === 0) throw new TokenizerLoadError(`${folder}: no chat template (neither chat_template.jinja nor "chat_template" in tokenizer_config.json)`);
 
   const specials: Record<string, string> = {};
@@ -336,5 +414,5 @@ export function loadChatTokenizer(folder: string): ChatTokenizer {
   } catch (e) {
     throw new TokenizerLoadError(`${tokFile}: ${(e as Error).message}`);
   }
-  return new ChatTokenizer(folder, tokenizer, templates, specials, tj);
+  return new ChatTokenizer(folder, tokenizer, templates, specials, tj, origin);
 }

@@ -9,9 +9,11 @@ export interface TooLong {
 const fmt = (n: number): string => n.toLocaleString('en-US');
 
 /** The warning for one example, or undefined when it fits in `maxSeqLength` tokens. */
-export function tooLongDiagnostic(count: Pick<TokenCount, 'tokens' | 'trainable' | 'droppedTrainable'>, maxSeqLength: number): TooLong | undefined {
-  if (count.tokens <= maxSeqLength) return undefined;
-  const over = count.tokens - maxSeqLength;
+export function tooLongDiagnostic(count: Pick<TokenCount, 'tokens' | 'trainable' | 'droppedTrainable'> & Partial<Pick<TokenCount, 'longest' | 'sequences'>>, maxSeqLength: number): TooLong | undefined {
+  // maxSeqLength limits each sequence the trainer trains on; with several (perTurn) the longest.
+  const longest = count.longest ?? count.tokens;
+  if (longest <= maxSeqLength) return undefined;
+  const over = longest - maxSeqLength;
   let loss: string;
   if (count.trainable === null) loss = 'the trained tokens cannot be located with this chat template';
   else if (count.droppedTrainable === 0) loss = 'truncation (right side) drops no trainable tokens';
@@ -19,6 +21,6 @@ export function tooLongDiagnostic(count: Pick<TokenCount, 'tokens' | 'trainable'
   else loss = `truncation (right side) drops ${fmt(count.droppedTrainable)} of its ${fmt(count.trainable)} trainable tokens`;
   return {
     code: 'too-long',
-    message: `example is ${fmt(count.tokens)} tokens after the chat template, ${fmt(over)} over maxSeqLength ${fmt(maxSeqLength)}; ${loss} (shorten or split it, or raise maxSeqLength)`,
+    message: `${count.sequences && count.sequences > 1 ? `the longest of the example's ${fmt(count.sequences)} sequences (one per assistant turn) is ${fmt(longest)} tokens` : `example is ${fmt(longest)} tokens`} after the chat template, ${fmt(over)} over maxSeqLength ${fmt(maxSeqLength)}; ${loss} (shorten or split it, or raise maxSeqLength)`,
   };
 }

@@ -7,12 +7,13 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { exampleHash } from '../dataset/line';
 import { conversationOf, countConversation, previewConversation } from './count';
 import type { LineCount, WorkerInit, WorkerRequest, WorkerResponse } from './protocol';
+import type { HistoryRewriting } from './mask';
 import { loadChatTokenizer, type ChatTokenizer } from './tokenizer';
 import { hashingReady } from '../dataset/hash';
 
 const BLANK = /^[ \t\r\f\v\u00a0\ufeff]*$/;
 
-export function countLine(tok: ChatTokenizer, line: string, maxSeqLength: number | undefined, stats: boolean): LineCount {
+export function countLine(tok: ChatTokenizer, line: string, maxSeqLength: number | undefined, stats: boolean, mode: HistoryRewriting = 'perTurn'): LineCount {
   if (BLANK.test(line)) return { skipped: 'blank' };
   let value: unknown;
   try {
@@ -23,7 +24,7 @@ export function countLine(tok: ChatTokenizer, line: string, maxSeqLength: number
   const hash = stats ? exampleHash(value) : undefined;
   try {
     const conv = conversationOf(value);
-    const c = countConversation(tok, conv, maxSeqLength);
+    const c = countConversation(tok, conv, maxSeqLength, mode);
     if (!stats) return c;
     const roles: Record<string, number> = {};
     for (const m of conv.messages) {
@@ -40,24 +41,25 @@ export function countLine(tok: ChatTokenizer, line: string, maxSeqLength: number
 async function serve(): Promise<void> {
   const port = parentPort;
   if (!port) return;
-  const { modelDir } = workerData as WorkerInit;
+  const { modelDir, chatTemplate, historyRewriting } = workerData as WorkerInit;
+  const mode = historyRewriting ?? 'perTurn';
   let tok: ChatTokenizer;
   try {
     await hashingReady(); // the duplicate hash of `stats`
-    tok = loadChatTokenizer(modelDir);
+    tok = loadChatTokenizer(modelDir, { chatTemplate });
   } catch (e) {
     port.postMessage({ type: 'fatal', message: (e as Error).message } satisfies WorkerResponse);
     return;
   }
-  port.postMessage({ type: 'ready' } satisfies WorkerResponse);
+  port.postMessage({ type: 'ready', templateOrigin: tok.templateOrigin } satisfies WorkerResponse);
   port.on('message', (req: WorkerRequest) => {
     let res: WorkerResponse;
     try {
       if (req.type === 'count') {
-        res = { type: 'counts', id: req.id, results: req.lines.map((l) => countLine(tok, l, req.maxSeqLength, !!req.stats)) };
+        res = { type: 'counts', id: req.id, results: req.lines.map((l) => countLine(tok, l, req.maxSeqLength, !!req.stats, mode)) };
       } else {
         try {
-          res = { type: 'preview', id: req.id, segments: previewConversation(tok, conversationOf(JSON.parse(req.line))) };
+          res = { type: 'preview', id: req.id, segments: previewConversation(tok, conversationOf(JSON.parse(req.line)), mode) };
         } catch (e) {
           res = { type: 'preview', id: req.id, segments: null, error: (e as Error).message };
         }
