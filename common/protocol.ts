@@ -16,8 +16,8 @@ export const SETTINGS_SECTION = 'loraQueue';
 
 /** Attached to a diagnostic (`Diagnostic.data`) so the code-action request needs no revalidation. */
 export type DiagnosticFixData =
-  | { readonly title: string; readonly edits: readonly { readonly startCol: number; readonly endCol: number; readonly newText: string }[] }
-  | { readonly title: string; readonly deleteLine: true };
+  | { readonly title: string; readonly edits: readonly { readonly line?: number; readonly endLine?: number; readonly startCol: number; readonly endCol: number; readonly newText: string }[] }
+  | { readonly title: string; readonly deleteLine: true; readonly lines?: number };
 
 export const DIAGNOSTIC_SOURCE = 'lora-queue';
 

@@ -9,8 +9,8 @@
 // message only first, roles never repeated back to back, the last one the assistant's: the rules
 // of isPlainCleanExample in rules.ts). For such a line it returns the duplicate hash that
 // exampleHash (line.ts) computes from the parsed example: 53 bits of xxHash64 of the canonical
-// form `role \0 content \1` per message, with the content unescaped and encoded as UTF-8 (lone
-// surrogates as U+FFFD, as TextEncoder does). For anything else it returns -1 and the caller runs
+// form `role \0 content \1` per message, with the content unescaped and encoded as UTF-8 (a lone
+// surrogate escape is declined: the rules report it). For anything else it returns -1 and the caller runs
 // the full validator, which owns every diagnostic. So this module can only decline or agree; the
 // property tests in test/dataset/fastLine.test.ts hold it to that.
 //
@@ -149,11 +149,14 @@ function lit(p: usize, end: usize, s: usize, n: usize): bool {
   return load<u32>(p) == load<u32>(s) && load<u32>(p + n - 4) == load<u32>(s + n - 4);
 }
 
-/** JSON whitespace: space, tab, line feed, carriage return. */
+/**
+ * JSON whitespace, less the carriage return: a \r left inside a line (the splitter strips the one
+ * of a CRLF) is a lone CR, which the rules report (lone-cr). A \n cannot be inside a line.
+ */
 function ws(p: usize, end: usize): usize {
   while (p < end) {
     const b = load<u8>(p);
-    if (b != 0x20 && b != 0x09 && b != 0x0d && b != 0x0a) break;
+    if (b != 0x20 && b != 0x09 && b != 0x0a) break;
     p++;
   }
   return p;
@@ -219,7 +222,7 @@ function scanString(p: usize, end: usize, out: usize): usize {
           p += 6;
         }
       }
-      if (cp >= 0xd800 && cp <= 0xdfff) cp = 0xfffd; // a lone surrogate, as TextEncoder writes it
+      if (cp >= 0xd800 && cp <= 0xdfff) return 0; // a lone surrogate: the rules report it (lone-surrogate)
       out = putUtf8(out, cp);
       continue;
     }

@@ -61,7 +61,7 @@ describe('fastLine.wasm: which lines it takes', () => {
       '{"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}]}',
       '{"messages": [{"content": "caf\\u00e9 \\"q\\" \\\\ \\/ \\n\\t\\r\\b\\f", "role": "user"}, {"role": "assistant", "content": "\\ud83d\\ude00 ok"}]}',
       JSON.stringify({ messages: [{ role: 'user', content: 'héllo wörld 你好 😀' }, { role: 'assistant', content: 'ça va' }] }),
-      '\t{ "messages" : [ { "role" : "user" , "content" : "x" } , { "role" : "assistant" , "content" : "y" } ] }  \r',
+      '\t{ "messages" : [ { "role" : "user" , "content" : "x" } , { "role" : "assistant" , "content" : "y" } ] }  ',
     ];
     for (const l of lines) assert.ok(agrees(l), `declined ${l}`);
   });
@@ -87,6 +87,11 @@ describe('fastLine.wasm: which lines it takes', () => {
       '{"messages":[{"role":"user","content":"unterminated},{"role":"assistant","content":"a"}]}',
       '{"messages":[{"role":"developer","content":"d"},{"role":"user","content":"q"},{"role":"assistant","content":"a"}]}',
       '{"messages":[{"role":"user","content":null},{"role":"assistant","content":"a"}]}',
+      // Found by fuzzing: JSON.parse accepts these, the rules report them.
+      '{"messages":[{"role":"user","content":"q"},\r{"role":"assistant","content":"a"}]}', // a lone CR (the splitter strips a CRLF's)
+      '{"messages":[{"role":"user","content":"q"},{"role":"assistant","content":"a"}]}\r',
+      '{"messages":[{"role":"user","content":"bad \\ud800 here"},{"role":"assistant","content":"a"}]}', // a lone surrogate
+      '\ufeff{"messages":[{"role":"user","content":"q"},{"role":"assistant","content":"a"}]}', // a BOM not at the file's start
     ];
     for (const l of declined) {
       assert.equal(fastCheck(l), -1, l);
@@ -104,9 +109,14 @@ describe('fastLine.wasm: which lines it takes', () => {
     }
   });
 
-  it('lone and paired surrogate escapes hash as the parsed string does', () => {
-    for (const c of ['\\ud83d', '\\ude00', '\\ud83d\\ud83d\\ude00', '\\ude00\\ud83d', 'x\\ud83d😀', '\\u0000']) {
+  it('takes paired surrogate escapes (hashed as the parsed string is) and declines lone ones', () => {
+    for (const c of ['\\ud83d\\ude00', 'x\\ud83d\\ude00😀', '\\u0000', '\\uD83D\\uDE00']) {
       assert.ok(agrees(`{"messages":[{"role":"user","content":"${c}"},{"role":"assistant","content":"a"}]}`), c);
+    }
+    for (const [c, lone] of [['\\ud83d', 1], ['\\ude00', 1], ['\\ud83d\\ud83d\\ude00', 1], ['\\ude00\\ud83d', 2], ['x\\ud83d😀', 1], ['\\uDBFF ', 1], ['\\udc00\\udc00', 2]] as const) {
+      const l = `{"messages":[{"role":"user","content":"${c}"},{"role":"assistant","content":"a"}]}`;
+      assert.equal(fastCheck(l), -1, c);
+      assert.deepEqual(validateLine(l, opts).diagnostics.map((d) => d.code), Array(lone).fill('lone-surrogate'), c);
     }
   });
 

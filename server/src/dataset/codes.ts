@@ -22,6 +22,10 @@ export const CODES = {
   'bad-tool-calls': { severity: 'error', summary: '"tool_calls" is malformed.' },
   'unmatched-tool-call-id': { severity: 'error', summary: 'A tool message answers a call id that no earlier assistant message made.' },
   'bad-field': { severity: 'error', summary: 'A known field has the wrong type or value (weight, name, tool_call_id, tools).' },
+  // Errors found by fuzzing: JSON that JSON.parse accepts but Python, pyarrow or tokenizers do not read the same way.
+  'lone-surrogate': { severity: 'error', summary: 'A \\uD800–\\uDFFF escape without its other half: not a character, not writable as UTF-8.' },
+  'duplicate-key': { severity: 'error', summary: 'A key repeated in one object with another value: the last one wins, and pyarrow refuses the file.' },
+  'lone-cr': { severity: 'error', summary: 'A carriage return not followed by a line feed: JSON Lines does not end a line there, Python\'s text mode and editors do.' },
   // Warnings.
   'unknown-key': { severity: 'warning', summary: 'A key the trainer ignores (often a typo).' },
   'empty-content': { severity: 'warning', summary: '"content" is empty or only whitespace.' },
@@ -31,6 +35,7 @@ export const CODES = {
   'duplicate-example': { severity: 'warning', summary: 'The example repeats an earlier one.' },
   'blank-line': { severity: 'warning', summary: 'An empty line between examples.' },
   bom: { severity: 'warning', summary: 'The file starts with a UTF-8 byte order mark.' },
+  'duplicate-key-same': { severity: 'warning', summary: 'A key repeated in one object with the same value, or a key the trainer ignores: nothing changes, but pyarrow refuses the file.' },
   'too-long': { severity: 'warning', summary: 'The example is longer than maxSeqLength in the model\'s tokens.' },
   // Info.
   'too-many-diagnostics': { severity: 'info', summary: 'The per-file diagnostic cap was reached; the rest were left out.' },
