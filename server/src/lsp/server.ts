@@ -85,6 +85,7 @@ export function startServer(connection: Connection): void {
   };
 
   const lineTextOf = (doc: LineText): ((line: number) => string) => (line: number): string => doc.line(line);
+  const eolOf = (doc: LineText): ((line: number) => string) => (line: number): string => doc.eol(line);
 
   /** Counts the lines that have no count yet, a batch at a time, then republishes (too-long, CodeLens). */
   const pumpTokens = async (uri: string): Promise<void> => {
@@ -162,7 +163,7 @@ export function startServer(connection: Connection): void {
     const d = docs.get(uri);
     if (!d) return;
     d.timer = undefined;
-    const diagnostics = d.model.diagnostics(lineTextOf(d.text)).map(toLspDiagnostic);
+    const diagnostics = d.model.diagnostics(lineTextOf(d.text), eolOf(d.text)).map(toLspDiagnostic);
     void connection.sendDiagnostics({ uri, version: d.text.version, diagnostics });
     // Tokens come after, never before, the syntax diagnostics.
     void pumpTokens(uri);
@@ -286,13 +287,15 @@ export function startServer(connection: Connection): void {
       const line = diag.range.start.line;
       let edits: TextEdit[];
       if ('deleteLine' in fix) {
+        const next = line + (fix.lines ?? 1);
         const start = { line, character: 0 };
-        const end = line + 1 < d.text.lineCount ? { line: line + 1, character: 0 } : d.text.end();
+        const end = next < d.text.lineCount ? { line: next, character: 0 } : d.text.end();
         // The last line has no line break after it: take the one before it instead.
-        const from = line + 1 < d.text.lineCount || line === 0 ? start : { line: line - 1, character: d.text.line(line - 1).length };
+        const from = next < d.text.lineCount || line === 0 ? start : { line: line - 1, character: d.text.line(line - 1).length };
         edits = [{ range: { start: from, end }, newText: '' }];
       } else {
-        edits = fix.edits.map((e) => ({ range: { start: { line, character: e.startCol }, end: { line, character: e.endCol } }, newText: e.newText }));
+        // An edit names its editor lines where the CLI's line spans several (lone CRs).
+        edits = fix.edits.map((e) => ({ range: { start: { line: e.line ?? line, character: e.startCol }, end: { line: e.endLine ?? e.line ?? line, character: e.endCol } }, newText: e.newText }));
       }
       const action = CodeAction.create(fix.title, { changes: { [textDocument.uri]: edits } }, CodeActionKind.QuickFix);
       action.diagnostics = [diag];
