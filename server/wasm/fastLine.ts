@@ -1032,7 +1032,24 @@ function compareKeys(m: usize, b: usize, bn: usize): i32 {
 function jsonString(p: usize, end: usize, dst: usize): usize {
   store<u8>(dst, 0x22);
   dst++;
+  const quote = i8x16.splat(0x22);
+  const backslash = i8x16.splat(0x5c);
+  const space = i8x16.splat(0x20);
   while (p < end) {
+    // Runs with nothing to escape go 16 bytes at a time (dst has room for 16 past the end).
+    if (p + 16 <= end) {
+      const v = v128.load(p);
+      v128.store(dst, v);
+      const m = i8x16.bitmask(v128.or(v128.or(i8x16.eq(v, quote), i8x16.eq(v, backslash)), i8x16.lt_u(v, space)));
+      if (m == 0) {
+        p += 16;
+        dst += 16;
+        continue;
+      }
+      const k = <usize>ctz(m);
+      p += k;
+      dst += k;
+    }
     const b = load<u8>(p);
     p++;
     if (b == 0x22 || b == 0x5c) {
@@ -1153,7 +1170,19 @@ function jsonKey(p: usize, end: usize): usize {
 
 /** From after an opening quote: the offset after the closing one, or 0 when the string is not valid JSON. */
 function jsonStringEnd(p: usize, end: usize): usize {
+  const quote = i8x16.splat(0x22);
+  const backslash = i8x16.splat(0x5c);
+  const space = i8x16.splat(0x20);
   while (p < end) {
+    if (p + 16 <= end) {
+      const v = v128.load(p);
+      const m = i8x16.bitmask(v128.or(v128.or(i8x16.eq(v, quote), i8x16.eq(v, backslash)), i8x16.lt_u(v, space)));
+      if (m == 0) {
+        p += 16;
+        continue;
+      }
+      p += <usize>ctz(m);
+    }
     const b = load<u8>(p);
     if (b == 0x22) return p + 1;
     if (b < 0x20) return 0;
