@@ -1,7 +1,7 @@
 // AssemblyScript (compiled to dist/fastLine.wasm by scripts/build.mjs; not part of the tsc build).
 //
-// Recognises, on the line's bytes, the one shape that most dataset lines have and that the
-// validator has nothing to say about:
+// Recognises, on the line's bytes, the shape that most dataset lines have and that the validator
+// has nothing to say about (and, in checkTools further down, the tool-call shape of agentic data):
 //
 //   {"messages": [{"role": "system"|"user"|"assistant", "content": "<non-blank string>"}, ...]}
 //
@@ -10,8 +10,8 @@
 // of isPlainCleanExample in rules.ts). For such a line it returns the duplicate hash that
 // exampleHash (line.ts) computes from the parsed example: 53 bits of xxHash64 of the canonical
 // form `role \0 content \1` per message, with the content unescaped and encoded as UTF-8 (a lone
-// surrogate escape is declined: the rules report it). For anything else it returns -1 and the caller runs
-// the full validator, which owns every diagnostic. So this module can only decline or agree; the
+// surrogate escape is declined: the rules report it). For anything else it returns -1 and the
+// caller runs the full validator, which owns every diagnostic. So this module can only decline or agree; the
 // property tests in test/dataset/fastLine.test.ts hold it to that.
 //
 // Why by hand: JSON.parse has to build every string of a 1.4 KB example and then the canonical

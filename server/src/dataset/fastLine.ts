@@ -1,6 +1,7 @@
 /**
  * The WebAssembly fast path of the file validator (source: server/wasm/fastLine.ts). For a line of
- * the common clean shape it gives the duplicate hash and the line's UTF-16 length without
+ * a common clean shape (a plain chat, or a tool-call example with a tools list) it gives the
+ * duplicate hash and the line's UTF-16 length without
  * decoding the line or running JSON.parse; for every other line it declines and the caller runs
  * validateLine. It agrees with validateLine wherever it does not decline (property-tested).
  *
