@@ -24,8 +24,8 @@ export interface ClientSettings {
 
 /** Attached to a diagnostic (`Diagnostic.data`) so the code-action request needs no revalidation. */
 export type DiagnosticFixData =
-  | { readonly title: string; readonly edits: readonly { readonly startCol: number; readonly endCol: number; readonly newText: string }[] }
-  | { readonly title: string; readonly deleteLine: true };
+  | { readonly title: string; readonly edits: readonly { readonly line?: number; readonly endLine?: number; readonly startCol: number; readonly endCol: number; readonly newText: string }[] }
+  | { readonly title: string; readonly deleteLine: true; readonly lines?: number };
 
 
 /** Token and length statistics of one dataset (the `lora-queue stats` JSON, one file). */

@@ -65,6 +65,36 @@ describe('lora-queue validate', () => {
     assert.deepEqual(Object.keys(out[1]).sort(), ['code', 'column', 'endColumn', 'endLine', 'file', 'line', 'message', 'severity']);
   });
 
+  it('reports what fuzzing found accepted silently, each at its place, and exits 1 (issue #19)', async () => {
+    const u = '{"role":"user","content":"q"}';
+    const a = '{"role":"assistant","content":"a"}';
+    const lines = [
+      `{"messages":[{"role":"user","content":"bad \\ud800 here"},${a}]}`,
+      `{"messages": "oops", "messages": [${u},${a}]}`,
+      `{"messages":[${u},{"role":"assistant","content":"b","weight":1e400}]}`,
+      `{"messages":[${u},\r{"role":"assistant","content":"c"}]}`,
+      `\ufeff{"messages":[${u},{"role":"assistant","content":"d"}]}`,
+      '{"instruction":"Say hi","input":"","output":"hi"}',
+    ];
+    writeFileSync(join(dir, 'fuzzed.jsonl'), lines.join('\n') + '\n');
+    const r = await lq(['validate', '--format', 'json', 'fuzzed.jsonl'], { cwd: dir });
+    assert.equal(r.code, 1);
+    const out = JSON.parse(r.stdout) as { line: number; column: number; endColumn: number; code: string; message: string }[];
+    const at = (d: { line: number; column: number; endColumn: number }): string => lines[d.line - 1]!.slice(d.column - 1, d.endColumn - 1);
+    assert.deepEqual(out.map((d) => [d.line, d.code, at(d)]), [
+      [1, 'lone-surrogate', '\\ud800'],
+      [2, 'duplicate-key', '"messages"'],
+      [3, 'bad-field', '1e400'],
+      [4, 'lone-cr', '\r'],
+      [5, 'json-syntax', '\ufeff'],
+      [6, 'missing-messages', '"instruction"'],
+    ]);
+    assert.equal(out[1]!.column, lines[1]!.lastIndexOf('"messages"') + 1);
+    assert.match(out[2]!.message, /overflows/);
+    assert.match(out[4]!.message, /byte order mark/);
+    assert.match(out[5]!.message, /Alpaca/);
+  });
+
   it('reads standard input for -', async () => {
     const r = await lq(['validate', '--format', 'json', '-'], { cwd: dir, input: BAD });
     assert.equal(r.code, 1);

@@ -4,6 +4,10 @@
     python3 bench/validate/make_data.py bench/data [--sizes 125M,1G] [--seed 1]
 
 Each line is {"messages": [...]}: an optional system message, then 1-3 user/assistant turns.
+With --tools (chat-tools-SIZE.jsonl) each line is agentic: {"messages": [...], "tools": [...]}, a
+tools list of 2-6 function definitions with JSON Schemas, then 1-3 rounds of a user message, 1-3
+parallel tool calls (sometimes two steps of them), their results (JSON text, often several KB)
+and the assistant's answer.
 The text is real English prose recombined sentence by sentence with a seeded RNG. The prose
 comes from Debian packages already on the machine, read offline:
 
@@ -30,6 +34,9 @@ import time
 from pathlib import Path
 
 GENERATOR_VERSION = 1
+# The agentic examples of --tools: 2 = a tools list with JSON Schemas on every line, 1-3 rounds of
+# 1-3 parallel calls with long results (1 was one call at the end of each example).
+TOOLS_VERSION = 2
 FORTUNE_DIR = Path('/usr/share/games/fortunes')
 LICENSE_DIR = Path('/usr/share/common-licenses')
 
@@ -151,6 +158,8 @@ class Generator:
         return '\n\n'.join(paras)
 
     def example(self) -> dict:
+        if self.tools:
+            return self.agentic_example()
         r = self.rng
         messages = []
         x = r.random()
@@ -161,16 +170,113 @@ class Generator:
         for _ in range(r.choice((1, 1, 1, 2, 2, 3))):
             messages.append({'role': 'user', 'content': self.user()})
             messages.append({'role': 'assistant', 'content': self.assistant()})
-        if self.tools:
-            # The last turn goes through a tool: a call, its result, then the answer.
-            answer = messages.pop()
-            call_id = f'call_{r.getrandbits(48):012x}'
-            query = ' '.join(self.sentences(1, 1))
-            messages.append({'role': 'assistant', 'content': None, 'tool_calls': [
-                {'id': call_id, 'type': 'function', 'function': {'name': 'search_notes', 'arguments': json.dumps({'query': query, 'limit': r.randint(1, 9)})}}]})
-            messages.append({'role': 'tool', 'tool_call_id': call_id, 'content': json.dumps({'results': self.sentences(1, 3)})})
-            messages.append(answer)
         return {'messages': messages}
+
+
+    # --- agentic (tool-using) examples -----------------------------------------------------------
+
+    def args_for(self, tool: dict) -> dict:
+        """Arguments that fit the tool's JSON Schema: every required property, some optional ones."""
+        r = self.rng
+        params = tool['function']['parameters']
+        out = {}
+        for name, schema in params['properties'].items():
+            if name not in params.get('required', []) and r.random() < 0.5:
+                continue
+            t = schema.get('type')
+            if 'enum' in schema:
+                out[name] = r.choice(schema['enum'])
+            elif t == 'integer':
+                out[name] = r.randint(schema.get('minimum', 1), schema.get('maximum', 50))
+            elif t == 'number':
+                out[name] = round(r.uniform(0, 1000), 2)
+            elif t == 'boolean':
+                out[name] = r.random() < 0.5
+            elif t == 'array':
+                out[name] = [' '.join(self.pool[r.randrange(len(self.pool))].split()[:3]) for _ in range(r.randint(1, 3))]
+            elif t == 'object':
+                out[name] = {'from': f'2026-{r.randint(1, 12):02d}-{r.randint(1, 28):02d}', 'to': f'2026-{r.randint(1, 12):02d}-{r.randint(1, 28):02d}'}
+            else:
+                out[name] = ' '.join(self.sentences(1, 1))[:r.randint(20, 120)]
+        return out
+
+    def tool_result(self, tool: dict) -> str:
+        """A tool's output as agents get it: JSON text, often long (search hits, file contents, rows)."""
+        r = self.rng
+        kind = r.random()
+        if kind < 0.45:
+            body = {'results': [{'id': f'doc-{r.getrandbits(32):08x}', 'title': ' '.join(self.pool[r.randrange(len(self.pool))].split()[:6]),
+                                 'score': round(r.random(), 4), 'snippet': ' '.join(self.sentences(1, 4))} for _ in range(r.randint(2, 8))]}
+        elif kind < 0.75:
+            body = {'status': 'ok', 'content': '\n'.join(' '.join(self.sentences(1, 3)) for _ in range(r.randint(3, 12)))}
+        elif kind < 0.9:
+            body = {'rows': [[r.randint(1, 10**6), ' '.join(self.sentences(1, 1))[:60], round(r.uniform(-100, 100), 3), r.random() < 0.5] for _ in range(r.randint(3, 15))],
+                    'columns': ['id', 'name', 'value', 'active']}
+        else:
+            return 'Error: ' + ' '.join(self.sentences(1, 2))  # some tools answer in plain text
+        return json.dumps(body, ensure_ascii=False)
+
+    def agentic_example(self) -> dict:
+        """A tools list with JSON Schemas, then 1-3 rounds of: user, 1-3 (parallel) calls, their
+        results, sometimes a second round of calls, and the assistant's answer."""
+        r = self.rng
+        tools = r.sample(TOOLS, r.randint(2, 6))
+        messages = []
+        if r.random() < 0.7:
+            messages.append({'role': 'system', 'content': r.choice(SYSTEM_PROMPTS) + ' Use the tools when they help; call several at once when they are independent.'})
+        for _ in range(r.choice((1, 1, 2, 2, 3))):
+            messages.append({'role': 'user', 'content': self.user()})
+            for _ in range(r.choice((1, 1, 1, 2))):
+                calls = []
+                for _ in range(r.choice((1, 1, 2, 2, 3))):
+                    tool = r.choice(tools)
+                    calls.append({'id': f'call_{r.getrandbits(96):024x}', 'type': 'function',
+                                  'function': {'name': tool['function']['name'], 'arguments': json.dumps(self.args_for(tool), ensure_ascii=False)}})
+                thought = ' '.join(self.sentences(1, 1)) if r.random() < 0.3 else None
+                messages.append({'role': 'assistant', 'content': thought, 'tool_calls': calls})
+                for c in calls:
+                    tool = next(t for t in tools if t['function']['name'] == c['function']['name'])
+                    messages.append({'role': 'tool', 'tool_call_id': c['id'], 'name': c['function']['name'], 'content': self.tool_result(tool)})
+            messages.append({'role': 'assistant', 'content': self.assistant()})
+        return {'messages': messages, 'tools': tools}
+
+
+def _tool(name: str, description: str, properties: dict, required: list[str]) -> dict:
+    return {'type': 'function', 'function': {'name': name, 'description': description,
+            'parameters': {'type': 'object', 'properties': properties, 'required': required, 'additionalProperties': False}}}
+
+
+# Tool definitions in the OpenAI / Hugging Face chat-template format, with JSON Schemas as agents ship them.
+TOOLS = [
+    _tool('search_notes', 'Full-text search over the user\'s notes. Returns the best matching passages with a relevance score.',
+          {'query': {'type': 'string', 'description': 'What to search for, in natural language.'},
+           'limit': {'type': 'integer', 'minimum': 1, 'maximum': 20, 'description': 'How many results to return.'},
+           'tags': {'type': 'array', 'items': {'type': 'string'}, 'description': 'Only notes with all of these tags.'}}, ['query']),
+    _tool('web_search', 'Search the web and return the top results with snippets.',
+          {'query': {'type': 'string', 'description': 'The search query.'},
+           'recency_days': {'type': 'integer', 'minimum': 1, 'maximum': 365, 'description': 'Only pages updated in the last N days.'},
+           'site': {'type': 'string', 'description': 'Restrict to one domain, e.g. docs.python.org.'}}, ['query']),
+    _tool('read_file', 'Read a text file from the workspace.',
+          {'path': {'type': 'string', 'description': 'Path relative to the workspace root.'},
+           'start_line': {'type': 'integer', 'minimum': 1, 'maximum': 5000}, 'end_line': {'type': 'integer', 'minimum': 1, 'maximum': 5000}}, ['path']),
+    _tool('run_sql', 'Run a read-only SQL query against the analytics warehouse.',
+          {'query': {'type': 'string', 'description': 'A single SELECT statement.'},
+           'database': {'type': 'string', 'enum': ['sales', 'support', 'product', 'finance']},
+           'max_rows': {'type': 'integer', 'minimum': 1, 'maximum': 1000}}, ['query', 'database']),
+    _tool('get_weather', 'Current weather and a short forecast for a place.',
+          {'location': {'type': 'string', 'description': 'City and country, e.g. Lyon, France.'},
+           'unit': {'type': 'string', 'enum': ['celsius', 'fahrenheit']}, 'days': {'type': 'integer', 'minimum': 1, 'maximum': 7}}, ['location']),
+    _tool('create_event', 'Create a calendar event and invite people.',
+          {'title': {'type': 'string'}, 'when': {'type': 'object', 'description': 'Start and end, ISO dates.',
+                                                 'properties': {'from': {'type': 'string'}, 'to': {'type': 'string'}}},
+           'attendees': {'type': 'array', 'items': {'type': 'string', 'format': 'email'}},
+           'online': {'type': 'boolean', 'description': 'Add a video link.'}}, ['title', 'when']),
+    _tool('send_email', 'Send an email on the user\'s behalf. Ask before sending anything important.',
+          {'to': {'type': 'array', 'items': {'type': 'string', 'format': 'email'}}, 'subject': {'type': 'string'},
+           'body': {'type': 'string', 'description': 'Plain text.'}, 'urgent': {'type': 'boolean'}}, ['to', 'subject', 'body']),
+    _tool('calculator', 'Evaluate an arithmetic expression exactly.',
+          {'expression': {'type': 'string', 'description': 'e.g. (3.5 * 12) / 7'}, 'precision': {'type': 'integer', 'minimum': 0, 'maximum': 30}}, ['expression']),
+]
 
 
 def stamp_for(path: Path) -> Path:
@@ -189,7 +295,7 @@ def up_to_date(path: Path, want: dict) -> bool:
 
 
 def write_file(path: Path, target: int, seed: int, pool: list[str], corpus: str, tools: bool = False) -> None:
-    want = {'generator': GENERATOR_VERSION, 'seed': seed, 'target_bytes': target, 'corpus': corpus, **({'tools': True} if tools else {})}
+    want = {'generator': GENERATOR_VERSION, 'seed': seed, 'target_bytes': target, 'corpus': corpus, **({'tools': TOOLS_VERSION} if tools else {})}
     if up_to_date(path, want):
         print(f'{path}: up to date ({path.stat().st_size:,} bytes)', file=sys.stderr)
         return
@@ -226,7 +332,8 @@ def main() -> None:
     ap.add_argument('--sizes', default='125M,1G', help='comma-separated sizes, decimal units (default 125M,1G)')
     ap.add_argument('--seed', type=int, default=1)
     ap.add_argument('--tools', action='store_true',
-                    help='every example ends with a tool call and its result (chat-tools-SIZE.jsonl): lines the fast path declines')
+                    help='agentic examples (chat-tools-SIZE.jsonl): a tools list with JSON Schemas on every line, '
+                         '1-3 rounds of 1-3 parallel tool calls with long results')
     args = ap.parse_args()
     args.out_dir.mkdir(parents=True, exist_ok=True)
     pool, corpus = sentence_pool()

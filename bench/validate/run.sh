@@ -3,6 +3,7 @@
 #
 #   bash bench/validate/run.sh            # 125 MB and 1 GB files, 5 and 3 timed runs each
 #   bash bench/validate/run.sh --quick    # 125 MB file only, 3 timed runs
+#   bash bench/validate/run.sh --tools    # also agentic (tool-call) files of the same sizes (make_data.py --tools)
 #   RUNS=7 bash bench/validate/run.sh     # override the number of timed runs (every file)
 #   bash bench/validate/run.sh --wait-quiet   # first wait (up to 10 min) for the 1-min load average < 0.5
 #   SKIP_BUILD=1 bash bench/validate/run.sh   # time dist/ as it is, even if sources are newer
@@ -17,12 +18,14 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 quick=0
+tools=0
 wait_quiet=0
 for a in "$@"; do
   case "$a" in
     --quick) quick=1 ;;
+    --tools) tools=1 ;;
     --wait-quiet) wait_quiet=1 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $a" >&2; exit 2 ;;
   esac
 done
@@ -49,9 +52,16 @@ echo "node $(node --version), $(python3 --version), $(date -u +%Y-%m-%dT%H:%MZ),
 if [ "$quick" = 1 ]; then
   python3 bench/validate/make_data.py bench/data --sizes 125M
   files=(bench/data/chat-125M.jsonl)
+  if [ "$tools" = 1 ]; then python3 bench/validate/make_data.py bench/data --sizes 125M --tools; files+=(bench/data/chat-tools-125M.jsonl); fi
   python3 bench/validate/measure.py --runs "${RUNS:-3}" --warmup 1 --json "bench/out/validate-quick-$(date -u +%Y%m%dT%H%M).json" "${files[@]}"
 else
   python3 bench/validate/make_data.py bench/data --sizes 125M,1G
-  python3 bench/validate/measure.py --runs "${RUNS:-5}" --warmup 1 --json "bench/out/validate-125M-$(date -u +%Y%m%dT%H%M).json" bench/data/chat-125M.jsonl
-  python3 bench/validate/measure.py --runs "${RUNS:-3}" --warmup 1 --json "bench/out/validate-1G-$(date -u +%Y%m%dT%H%M).json" bench/data/chat-1G.jsonl
+  [ "$tools" = 1 ] && python3 bench/validate/make_data.py bench/data --sizes 125M,1G --tools
+  for size in 125M 1G; do
+    runs=${RUNS:-5}
+    [ "$size" = 1G ] && runs=${RUNS:-3}
+    files=(bench/data/chat-$size.jsonl)
+    [ "$tools" = 1 ] && files+=(bench/data/chat-tools-$size.jsonl)
+    python3 bench/validate/measure.py --runs "$runs" --warmup 1 --json "bench/out/validate-$size-$(date -u +%Y%m%dT%H%M).json" "${files[@]}"
+  done
 fi

@@ -238,6 +238,85 @@ describe('common mistakes get a specific message and a fix', () => {
   });
 });
 
+describe('what JSON.parse accepts silently but Python, pyarrow or tokenizers do not (found by fuzzing)', () => {
+  const u = '{"role":"user","content":"q"}';
+  const a = '{"role":"assistant","content":"a"}';
+  it('a lone surrogate escape is an error at the escape; a pair is fine', () => {
+    const line = `{"messages":[{"role":"user","content":"bad \\ud800 here"},${a}]}`;
+    const d = only(line, 'lone-surrogate');
+    assert.equal(d.severity, 'error');
+    assert.equal(underlined(line, d), '\\ud800');
+    assert.match(d.message, /lone UTF-16 surrogate/);
+    // A low half alone, in a key, and after an escaped backslash (which is not an escape).
+    const low = `{"messages":[{"role":"user","content":"x\\uDC00"},${a}],"\\ud83dk":1}`;
+    assert.deepEqual(check(low).filter((d) => d.code === 'lone-surrogate').map((d) => underlined(low, d)), ['\\uDC00', '\\ud83d']);
+    assert.deepEqual(codes(`{"messages":[{"role":"user","content":"\\\\ud800 \\ud83d\\ude00 😀"},${a}]}`), []);
+    // Raw, as an editor's text can hold it.
+    const raw = `{"messages":[{"role":"user","content":"x\ud800y"},${a}]}`;
+    assert.equal(underlined(raw, only(raw, 'lone-surrogate')), '\ud800');
+  });
+  it('a duplicate key is reported at the second key: an error where it changes what trains, else a warning', () => {
+    const top = `{"messages": "oops", "messages": [${u},${a}]}`;
+    const d = only(top, 'duplicate-key');
+    assert.equal(d.severity, 'error');
+    assert.equal(d.startCol, top.lastIndexOf('"messages"'));
+    assert.equal(underlined(top, d), '"messages"');
+    const role = `{"messages":[{"role":"assistant","role":"user","content":"q"},${a}]}`;
+    const r = only(role, 'duplicate-key');
+    assert.equal(r.startCol, role.indexOf('"role"', role.indexOf('"role"') + 1));
+    assert.match(r.message, /"role" appears twice in message 1 with different values/);
+    // Deep inside a tool call: still what trains.
+    const deep = `{"messages":[${u},{"role":"assistant","content":null,"tool_calls":[{"id":"c","type":"function","function":{"name":"f","name":"g","arguments":"{}"}}]}]}`;
+    assert.match(only(deep, 'duplicate-key').message, /in messages\[1\]\.tool_calls\[0\]\.function/);
+    // The same value twice, or a key the trainer ignores twice: a warning.
+    const same = `{"messages":[{"role":"user","role":"user","content":"q"},${a}]}`;
+    assert.equal(only(same, 'duplicate-key-same').severity, 'warning');
+    assert.deepEqual(codes(same), ['duplicate-key-same']);
+    const ignored = `{"messages":[${u},${a}],"id":1,"id":2}`;
+    assert.deepEqual(codes(ignored), ['duplicate-key-same', 'unknown-key']);
+    // Keys and colons inside strings are not keys.
+    assert.deepEqual(codes(`{"messages":[{"role":"user","content":"\\"role\\": \\"x\\":"},${a}]}`), []);
+  });
+  it('a number that overflows a double says so, not "got null"', () => {
+    const line = `{"messages":[${u},{"role":"assistant","content":"a","weight":1e400}]}`;
+    const d = only(line, 'bad-field');
+    assert.match(d.message, /too large for a 64-bit float: it overflows to infinity/);
+    assert.doesNotMatch(d.message, /null/);
+    assert.equal(underlined(line, d), '1e400');
+    assert.match(only(`{"messages":[${u},{"role":"assistant","content":"a","weight":-1e400}]}`, 'bad-field').message, /-infinity/);
+  });
+  it('a lone CR inside a line is an error on the CR, with a fix', () => {
+    const line = `{"messages":[${u},\r${a}]}`;
+    const d = only(line, 'lone-cr');
+    assert.equal(d.severity, 'error');
+    assert.equal(underlined(line, d), '\r');
+    assert.deepEqual(fixAndRecheck(line, 'lone-cr').codes, []);
+    // Between two examples on one line: the syntax error and the CR both.
+    assert.deepEqual(codes(`{"messages":[${u},${a}]}\r{"messages":[${u},${a}]}`), ['json-syntax', 'lone-cr']);
+  });
+  it('a BOM that is not at the start of the file is named, with a fix', () => {
+    const line = `\ufeff{"messages":[${u},${a}]}`;
+    const d = only(line, 'json-syntax');
+    assert.match(d.message, /byte order mark/);
+    assert.doesNotMatch(d.message, /found '/);
+    assert.equal(underlined(line, d), '\ufeff');
+    assert.deepEqual(fixAndRecheck(line, 'json-syntax').codes, []);
+    assert.match(only(`{"messages":\ufeff[${u},${a}]}`, 'json-syntax').message, /expected a value, found a byte order mark/);
+  });
+  it('Alpaca lines are named and converted', () => {
+    const line = '{"instruction":"Translate to French","input":"cat","output":"chat"}';
+    const d = only(line, 'missing-messages');
+    assert.match(d.message, /Alpaca/);
+    assert.equal(underlined(line, d), '"instruction"');
+    assert.deepEqual(codes(line), ['missing-messages'], 'input and output are explained, not unknown keys');
+    const r = fixAndRecheck(line, 'missing-messages');
+    assert.deepEqual(r.codes, []);
+    assert.deepEqual(JSON.parse(r.fixed), { messages: [{ role: 'user', content: 'Translate to French\n\ncat' }, { role: 'assistant', content: 'chat' }] });
+    const noInput = fixAndRecheck('{"instruction":"Say hi","input":"","output":"hi","system":"Be kind."}', 'missing-messages');
+    assert.deepEqual(JSON.parse(noInput.fixed).messages.map((m: { role: string; content: string }) => [m.role, m.content]), [['system', 'Be kind.'], ['user', 'Say hi'], ['assistant', 'hi']]);
+  });
+});
+
 describe('the codes table', () => {
   it('has the severities of the design notes', () => {
     const errors = ['json-syntax', 'not-object', 'missing-messages', 'messages-not-array', 'empty-messages', 'message-not-object', 'missing-role', 'unknown-role', 'missing-content', 'bad-content-type', 'no-assistant', 'line-too-large', 'invalid-utf8', 'empty-file'];

@@ -96,6 +96,29 @@ describe('language server over stdio', () => {
     assert.equal(text.split('\n').length, 6, 'the blank line was deleted');
   });
 
+  it('a lone CR: the CLI\'s lines, the error on the CR, and its fix and the Alpaca fix through code actions', async () => {
+    const uri = 'file:///tmp/lsp-test/cr.jsonl';
+    const head = '{"messages":[{"role":"user","content":"q"},';
+    let text = `${head}\r{"role":"assistant","content":"a"}]}\n{"instruction":"Say hi","output":"hi"}\n${ex(3, 'asistant')}\n`;
+    let version = 1;
+    await lsp.open(uri, text, version);
+    let p = await lsp.diagnostics(uri, (x) => x.version === version);
+    // The CR breaks the editor's line 1 in two, so the CLI's lines 2 and 3 are the editor's 3 and 4.
+    assert.deepEqual(summary(p.diagnostics), [`1:${head.length + 1} lone-cr`, '3:2 missing-messages', '4:53 unknown-role']);
+    assert.deepEqual(p.diagnostics[0]!.range, { start: { line: 0, character: head.length }, end: { line: 1, character: 0 } });
+    for (const code of ['missing-messages', 'lone-cr']) {
+      const d = p.diagnostics.find((x) => x.code === code)!;
+      const actions = await lsp.codeActions(uri, [d]);
+      assert.equal(actions.length, 1, `one fix for ${code}`);
+      text = applyAction(text, actions[0]!, uri);
+      version++;
+      await lsp.change(uri, version, [{ text }]);
+      p = await lsp.diagnostics(uri, (x) => x.version === version);
+    }
+    assert.deepEqual(summary(p.diagnostics), ['3:53 unknown-role']);
+    assert.equal(text.split('\n')[1], '{"messages":[{"role":"user","content":"Say hi"},{"role":"assistant","content":"hi"}]}');
+  });
+
   it('closing a document clears its diagnostics', async () => {
     await lsp.close(URI);
     await lsp.diagnostics(URI, (x) => x.diagnostics.length === 0 && x.version === undefined);

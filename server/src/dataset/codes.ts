@@ -25,6 +25,10 @@ export const CODES = {
   // Errors found with the base model's chat template (token counts): the trainer stops on such a line.
   'chat-template': { severity: 'error', summary: 'The base model\'s chat template raises on this example (e.g. roles that do not alternate).' },
   unmaskable: { severity: 'error', summary: 'No rule of the training mask contract can locate the tokens this example trains.' },
+  // Errors found by fuzzing: JSON that JSON.parse accepts but Python, pyarrow or tokenizers do not read the same way.
+  'lone-surrogate': { severity: 'error', summary: 'A \\uD800–\\uDFFF escape without its other half: not a character, not writable as UTF-8.' },
+  'duplicate-key': { severity: 'error', summary: 'A key repeated in one object with another value: the last one wins, and pyarrow refuses the file.' },
+  'lone-cr': { severity: 'error', summary: 'A carriage return not followed by a line feed: JSON Lines does not end a line there, Python\'s text mode and editors do.' },
   // Warnings.
   'unknown-key': { severity: 'warning', summary: 'A key the trainer ignores (often a typo).' },
   'empty-content': { severity: 'warning', summary: '"content" is empty or only whitespace.' },
@@ -34,6 +38,7 @@ export const CODES = {
   'duplicate-example': { severity: 'warning', summary: 'The example repeats an earlier one.' },
   'blank-line': { severity: 'warning', summary: 'An empty line between examples.' },
   bom: { severity: 'warning', summary: 'The file starts with a UTF-8 byte order mark.' },
+  'duplicate-key-same': { severity: 'warning', summary: 'A key repeated in one object with the same value, or a key the trainer ignores: nothing changes, but pyarrow refuses the file.' },
   'too-long': { severity: 'warning', summary: 'The example is longer than maxSeqLength in the model\'s tokens.' },
   // Info.
   'too-many-diagnostics': { severity: 'info', summary: 'The per-file diagnostic cap was reached; the rest were left out.' },

@@ -1,6 +1,7 @@
 /**
  * The WebAssembly fast path of the file validator (source: server/wasm/fastLine.ts). For a line of
- * the common clean shape it gives the duplicate hash and the line's UTF-16 length without
+ * a common clean shape (a plain chat, or a tool-call example with a tools list) it gives the
+ * duplicate hash and the line's UTF-16 length without
  * decoding the line or running JSON.parse; for every other line it declines and the caller runs
  * validateLine. It agrees with validateLine wherever it does not decline (property-tested).
  *
@@ -23,12 +24,15 @@ interface Exports {
   memory: { readonly buffer: ArrayBuffer };
   alloc(size: number): number;
   check(p: number, end: number, out: number): number;
+  checkTools(p: number, end: number, out: number, scratch: number): number;
   utf16Length(): number;
   hash53(p: number, len: number): number;
 }
 
 /** Longest line the fast path takes; longer lines (rare) go to the full validator. */
 export const FAST_MAX_LINE = 1 << 20;
+/** Longest tool-call line it takes: its scratch memory is six times this. */
+export const TOOLS_MAX_LINE = 1 << 18;
 
 /** The compiled module sits beside this file: dist/fastLine.wasm in the bundles, out/server/src/dataset/ for the tests. */
 function wasmPath(): string {
@@ -55,6 +59,7 @@ export class FastLines {
   private readonly lineAt: number;
   private readonly line: Buffer;
   private readonly outAt: number;
+  private readonly scratchAt: number;
 
   constructor(chunkBytes: number) {
     const instance = new WebAssembly.Instance(module(), {
@@ -67,14 +72,18 @@ export class FastLines {
     this.x = instance.exports as unknown as Exports;
     this.chunkAt = this.x.alloc(chunkBytes);
     this.lineAt = this.x.alloc(FAST_MAX_LINE);
-    this.outAt = this.x.alloc(FAST_MAX_LINE + 64); // the module writes up to 26 bytes past a line's length
+    this.outAt = this.x.alloc(FAST_MAX_LINE + 64); // the module writes up to 26 bytes past a line's length (a tool-call line: 2n + 64)
+    this.scratchAt = this.x.alloc(6 * TOOLS_MAX_LINE + 256);
     // Taken after the last alloc: the module never grows its memory again, so the views stay valid.
     this.memoryBuffer = this.x.memory.buffer;
     this.chunk = Buffer.from(this.memoryBuffer, this.chunkAt, chunkBytes);
     this.line = Buffer.from(this.memoryBuffer, this.lineAt, FAST_MAX_LINE);
   }
 
-  /** The duplicate hash of buf[start, end) when the line has the clean shape (no diagnostics), else -1. */
+  /**
+   * The duplicate hash of buf[start, end) when the line has a clean shape (no diagnostics), else
+   * -1: first the plain chat shape, then the tool-call shape.
+   */
   check(buf: Buffer, start: number, end: number): number {
     const n = end - start;
     if (n > FAST_MAX_LINE) return -1;
@@ -87,7 +96,9 @@ export class FastLines {
       buf.copy(this.line, 0, start, end);
       at = this.lineAt;
     }
-    return this.x.check(at, at + n, this.outAt);
+    const h = this.x.check(at, at + n, this.outAt);
+    if (h >= 0 || n > TOOLS_MAX_LINE) return h;
+    return this.x.checkTools(at, at + n, this.outAt, this.scratchAt);
   }
 
   /** The UTF-16 length of the line the last successful check accepted. */

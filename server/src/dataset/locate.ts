@@ -36,6 +36,7 @@ export type SyntaxKind =
   | 'unquoted-key'
   | 'non-finite'
   | 'extra-data'
+  | 'bom'
   | 'other';
 
 export interface JsonSyntaxError {
@@ -45,7 +46,19 @@ export interface JsonSyntaxError {
   readonly kind: SyntaxKind;
 }
 
-export type ScanResult = { ok: true; root: JsonNode } | { ok: false; error: JsonSyntaxError };
+/** A key given twice in one object: JSON.parse keeps the second value, pyarrow refuses the file. */
+export interface DuplicateKey {
+  readonly key: string;
+  /** The path of the object that holds the key twice. */
+  readonly path: readonly (string | number)[];
+  /** The second occurrence of the key (where the diagnostic goes). */
+  readonly keyStart: number;
+  readonly keyEnd: number;
+  readonly first: JsonNode;
+  readonly second: JsonNode;
+}
+
+export type ScanResult = { ok: true; root: JsonNode; duplicates: DuplicateKey[] } | { ok: false; error: JsonSyntaxError };
 
 interface Frame {
   node: JsonNode;
@@ -76,19 +89,21 @@ function describeChar(c: number): string {
   if (c === 0) return 'a NUL byte';
   if (c < 0x20 || c === 0x7f) return `control character U+${c.toString(16).padStart(4, '0').toUpperCase()}`;
   if (c === 0xfffd) return 'an undecodable byte (U+FFFD)';
+  if (c === 0xfeff) return 'a byte order mark (U+FEFF, invisible)';
   return `'${String.fromCharCode(c)}'`;
 }
 
 export function scanJson(text: string): ScanResult {
   try {
-    return { ok: true, root: scan(text) };
+    const duplicates: DuplicateKey[] = [];
+    return { ok: true, root: scan(text, duplicates), duplicates };
   } catch (e) {
     if (e instanceof ScanError) return { ok: false, error: e.detail };
     throw e;
   }
 }
 
-function scan(text: string): JsonNode {
+function scan(text: string, duplicates: DuplicateKey[]): JsonNode {
   const n = text.length;
   let i = 0;
   const stack: Frame[] = [];
@@ -113,6 +128,11 @@ function scan(text: string): JsonNode {
     }
     const c = text.charCodeAt(i);
     if (c === 0) fail(i, 1, 'NUL byte in the line: the file may be binary or corrupt', 'nul-byte');
+    if (c === 0xfeff) {
+      fail(i, 1, i === 0
+        ? 'a byte order mark (U+FEFF, invisible) starts this line: was the file joined from files saved with a BOM? Only the very start of a file may hold one, and Python\'s json.loads rejects it even there — remove it'
+        : `${what}, found a byte order mark (U+FEFF, invisible) — remove it`, 'bom');
+    }
     if (c === 0x27) fail(i, 1, `${what}, found a single quote: JSON strings use double quotes`, 'single-quote');
     if (c === 0x2f && (text.charCodeAt(i + 1) === 0x2f || text.charCodeAt(i + 1) === 0x2a)) {
       fail(i, 2, 'comments are not allowed in JSON', 'comment');
@@ -238,7 +258,14 @@ function scan(text: string): JsonNode {
       return;
     }
     if (top.node.type === 'object') {
-      top.node.props!.set(top.pendingKey!, { keyStart: top.keyStart, keyEnd: top.keyEnd, value });
+      const props = top.node.props!;
+      const earlier = props.get(top.pendingKey!);
+      if (earlier) {
+        // The path of this object: each enclosing frame's key, or its index (the child is not attached yet).
+        const path = stack.slice(0, -1).map((f) => (f.node.type === 'object' ? f.pendingKey! : f.node.items!.length));
+        duplicates.push({ key: top.pendingKey!, path, keyStart: top.keyStart, keyEnd: top.keyEnd, first: earlier.value, second: value });
+      }
+      props.set(top.pendingKey!, { keyStart: top.keyStart, keyEnd: top.keyEnd, value });
     } else {
       top.node.items!.push(value);
     }
@@ -342,6 +369,7 @@ function scan(text: string): JsonNode {
   if (i < n) {
     const c = text.charCodeAt(i);
     if (c === 0) fail(i, 1, 'NUL byte after the JSON value: the file may be binary or corrupt', 'nul-byte');
+    if (c === 0xfeff) fail(i, 1, 'a byte order mark (U+FEFF, invisible) after the JSON value — remove it', 'bom');
     if (c === 0x2f && (text.charCodeAt(i + 1) === 0x2f || text.charCodeAt(i + 1) === 0x2a)) fail(i, 2, 'comments are not allowed in JSON', 'comment');
     if (c === 0x2c) fail(i, 1, 'a comma after the JSON object: JSON Lines has one object per line and no commas between them', 'trailing-comma');
     fail(i, n - i, c === 0x7b || c === 0x5b

@@ -64,6 +64,12 @@ function typeName(v: unknown): string {
 }
 
 const q = (s: string): string => JSON.stringify(s);
+
+/** A value as a message shows it; a number too large for a double (1e400) is said to overflow, not shown as JSON.stringify's null. */
+function describeValue(v: unknown): string {
+  if (typeof v === 'number' && !Number.isFinite(v)) return `a number too large for a 64-bit float: it overflows to ${v > 0 ? '' : '-'}infinity`;
+  return JSON.stringify(v);
+}
 const key = (path: Path): Target => ({ path, part: 'key' });
 const val = (path: Path): Target => ({ path, part: 'value' });
 
@@ -83,6 +89,19 @@ export function convertShareGpt(turns: unknown): JsonObject | undefined {
     const role = ROLE_ALIASES[from] ?? from;
     messages.push({ role, content: value ?? '' });
   }
+  return { messages };
+}
+
+/** Alpaca `{"instruction", "input"?, "output"}` → chat format (the input, when there is one, after the instruction). */
+export function convertAlpaca(obj: JsonObject): JsonObject | undefined {
+  const { instruction, input, output, system } = obj;
+  if (typeof instruction !== 'string' || typeof output !== 'string') return undefined;
+  if (input !== undefined && input !== null && typeof input !== 'string') return undefined;
+  if (system !== undefined && typeof system !== 'string') return undefined;
+  const user = input ? `${instruction}\n\n${input}` : instruction;
+  const messages: JsonObject[] = [];
+  if (system) messages.push({ role: 'system', content: system });
+  messages.push({ role: 'user', content: user }, { role: 'assistant', content: output });
   return { messages };
 }
 
@@ -150,6 +169,16 @@ export function checkExample(value: unknown, opts: RuleOptions): Issue[] {
         message: 'this looks like ShareGPT format ("conversations" with "from"/"value"); LoRA Queue reads the chat format {"messages": [{"role", "content"}]}',
         at: key(['conversations']),
         ...(converted && { fix: { title: 'Convert ShareGPT to chat messages', edit: { kind: 'replaceLine', newText: JSON.stringify(converted) } } }),
+      });
+    } else if ('instruction' in value && ('output' in value || 'input' in value)) {
+      explained.add('instruction').add('input').add('output');
+      if (typeof value['system'] === 'string') explained.add('system');
+      const converted = convertAlpaca(value);
+      out.push({
+        code: 'missing-messages',
+        message: 'this looks like Alpaca format ("instruction"/"input"/"output"); LoRA Queue reads the chat format {"messages": [{"role": "user", …}, {"role": "assistant", …}]}',
+        at: key(['instruction']),
+        ...(converted && { fix: { title: 'Convert Alpaca to chat messages', edit: { kind: 'replaceLine', newText: JSON.stringify(converted) } } }),
       });
     } else if ('prompt' in value || 'completion' in value) {
       explained.add('prompt').add('completion');
@@ -306,7 +335,7 @@ function checkMessages(messages: unknown, opts: RuleOptions, out: Issue[]): void
       }
     }
     if ('weight' in m && m['weight'] !== 0 && m['weight'] !== 1) {
-      out.push({ code: 'bad-field', message: `"weight" must be 0 (do not train on this message) or 1, got ${JSON.stringify(m['weight'])}`, at: val([...p, 'weight']) });
+      out.push({ code: 'bad-field', message: `"weight" must be 0 (do not train on this message) or 1, got ${describeValue(m['weight'])}`, at: val([...p, 'weight']) });
     }
     if ('name' in m && typeof m['name'] !== 'string') {
       out.push({ code: 'bad-field', message: `"name" must be a string, got ${typeName(m['name'])}`, at: val([...p, 'name']) });

@@ -2,18 +2,31 @@
  * The editor's view of one open dataset: a result per line, kept up to date incrementally.
  * An edit marks only the lines it touched; duplicates are tracked by hash counts, so a one-line
  * edit in a 10 MB buffer revalidates one line and walks the line array once to publish.
+ *
+ * Lines are the editor's (LSP ends a line at \r\n, \n and a lone \r), but JSON Lines, the CLI and
+ * the trainer's reader end one only at \n. So editor lines joined by a lone \r are validated
+ * together, as the one line the CLI sees (the lone CR in it is reported), and every position is
+ * mapped back to the editor's lines; messages that name a line ("the same as line 7") give the
+ * CLI's line number. Lone CRs are rare, so such a group is simply revalidated whole when any of its
+ * lines changes.
  */
 import { DiagnosticSink, duplicateMessage, fileDiagnostic, atLine, type FileDiagnostic, type ValidateOptions } from '../dataset/file';
-import { validateLine, type LineResult } from '../dataset/line';
+import { severityOf } from '../dataset/codes';
+import { validateLine, type LineDiagnostic, type LineResult } from '../dataset/line';
 import type { LineCount } from '../tokens/protocol';
 import { tooLongDiagnostic } from '../tokens/tooLong';
-import { severityOf } from '../dataset/codes';
 
 interface LineRecord {
   /** undefined while dirty. */
   result: LineResult | undefined;
   length: number;
   bom: boolean;
+  /**
+   * How many editor lines the result covers: 1, or more for the first line of a group joined by
+   * lone CRs (whose lengths are in `lengths`), 0 for the other lines of a group.
+   */
+  span: number;
+  lengths?: number[];
   /** Token count from the token worker; undefined until counted (a changed line is a new record). */
   tokens?: LineCount;
 }
@@ -57,7 +70,7 @@ export class DatasetDocument {
   private tokenCursor = 0;
 
   constructor(private opts: ValidateOptions, lineCount: number) {
-    this.records = Array.from({ length: lineCount }, () => ({ result: undefined, length: 0, bom: false }));
+    this.records = Array.from({ length: lineCount }, () => ({ result: undefined, length: 0, bom: false, span: 1 }));
     this.dirty = lineCount;
   }
 
@@ -88,7 +101,7 @@ export class DatasetDocument {
       const i = (from + k) % n;
       const rec = this.records[i]!;
       if (rec.result?.parsed && rec.tokens === undefined) {
-        const t = lineText(i);
+        const t = rec.span > 1 ? joinGroup(lineText, i, rec.span) : lineText(i);
         out.push({ key: rec, text: rec.bom ? t.slice(1) : t });
         this.tokenCursor = i + 1;
       }
@@ -147,7 +160,7 @@ export class DatasetDocument {
 
   /** Applies one content change's line bookkeeping (changes must be applied in order). */
   applyChange(c: LineChange): void {
-    const removed = this.records.splice(c.startLine, c.endLine - c.startLine + 1, ...Array.from({ length: c.newLineCount }, () => ({ result: undefined, length: 0, bom: false })));
+    const removed = this.records.splice(c.startLine, c.endLine - c.startLine + 1, ...Array.from({ length: c.newLineCount }, () => ({ result: undefined, length: 0, bom: false, span: 1 })));
     for (const r of removed) {
       if (r.result === undefined) this.dirty--;
       else this.forgetHash(r.result);
@@ -157,31 +170,42 @@ export class DatasetDocument {
 
   /** Everything changed (full sync, or options): start over with this many lines. */
   reset(lineCount: number): void {
-    this.records = Array.from({ length: lineCount }, () => ({ result: undefined, length: 0, bom: false }));
+    this.records = Array.from({ length: lineCount }, () => ({ result: undefined, length: 0, bom: false, span: 1 }));
     this.hashCounts.clear();
     this.duplicated.clear();
     this.dirty = lineCount;
   }
 
-  /** Validates the dirty lines, reading each line's text through `lineText`, and returns all diagnostics. */
-  diagnostics(lineText: (line: number) => string): FileDiagnostic[] {
+  /**
+   * Validates the dirty lines, reading each line's text through `lineText` and the break after it
+   * through `eolAt` ('\r' for a lone CR; any other value ends a JSON Lines line), and returns all
+   * diagnostics.
+   */
+  diagnostics(lineText: (line: number) => string, eolAt: (line: number) => string = () => '\n'): FileDiagnostic[] {
     const sink = new DiagnosticSink(this.opts.maxDiagnostics);
-    for (const d of this.diskDiagnostics) if (d.line < this.records.length) sink.add(d);
     const firstOf = new Map<number, number>();
     const last = this.records.length - 1;
     let nonBlank = 0;
     // First bring every line up to date, so that duplicate counts are complete before any line is judged.
     if (this.dirty > 0) {
-      for (let i = 0; i <= last; i++) {
-        const rec = this.records[i]!;
-        if (rec.result === undefined) this.revalidate(rec, i, lineText(i));
+      for (let i = 0; i <= last; ) {
+        const span = groupSpan(eolAt, i, last, lineText);
+        this.bringUpToDate(i, span, lineText);
+        i += span;
       }
     }
+    // The editor line where each JSON Lines line (the CLI's) starts.
+    const starts: number[] = [];
     for (let i = 0; i <= last; i++) {
       const rec = this.records[i]!;
+      if (rec.span === 0) continue;
       const r = rec.result!;
-      // The empty "line" after a final line break is the end of the file, not a blank line.
-      if (i === last && rec.length === 0 && i > 0) continue;
+      // The empty "line" after a final line break is the end of the file, not a blank line; an
+      // empty text is an empty file (as the CLI says), not a blank line.
+      if (i === last && rec.length === 0) continue;
+      const at = (d: LineDiagnostic): FileDiagnostic => (rec.span > 1 ? mapToGroup(i, rec.lengths!, d) : atLine(i, d));
+      const cliLine = starts.length;
+      starts.push(i);
       if (!r.blank) nonBlank++;
       if (rec.bom) {
         sink.add({
@@ -189,23 +213,29 @@ export class DatasetDocument {
           fix: { title: 'Remove the byte order mark', edits: [{ startCol: 0, endCol: 1, newText: '' }] },
         });
       }
-      for (const d of r.diagnostics) sink.add(atLine(i, d));
+      for (const d of r.diagnostics) sink.add(at(d));
+      const whole = (code: 'too-long' | 'duplicate-example' | 'unmaskable' | 'chat-template', message: string): LineDiagnostic => ({ code, severity: severityOf(code), startCol: 0, endCol: rec.length, message });
       const t = rec.tokens;
       if (this.maxSeqLength !== undefined && t && 'tokens' in t) {
         const long = tooLongDiagnostic(t, this.maxSeqLength);
-        if (long) sink.add(fileDiagnostic('too-long', i, 0, rec.length, long.message));
-        if (t.maskError !== undefined) sink.add(fileDiagnostic('unmaskable', i, 0, rec.length, `the trained tokens cannot be located: ${t.maskError}`));
+        if (long) sink.add(at(whole('too-long', long.message)));
+        if (t.maskError !== undefined) sink.add(at(whole('unmaskable', `the trained tokens cannot be located: ${t.maskError}`)));
       }
       // The template's own exception (Gemma 3's alternation check), unless the validator already
       // said what is wrong with the line's structure.
       if (t && 'error' in t && !r.diagnostics.some((d) => severityOf(d.code) === 'error')) {
-        sink.add(fileDiagnostic('chat-template', i, 0, rec.length, `the chat template cannot render this example: ${t.error}`));
+        sink.add(at(whole('chat-template', `the chat template cannot render this example: ${t.error}`)));
       }
       if (r.hash !== undefined && this.duplicated.has(r.hash)) {
         const first = firstOf.get(r.hash);
-        if (first === undefined) firstOf.set(r.hash, i);
-        else sink.add(fileDiagnostic('duplicate-example', i, 0, rec.length, duplicateMessage(first)));
+        if (first === undefined) firstOf.set(r.hash, cliLine);
+        else sink.add(at(whole('duplicate-example', duplicateMessage(first))));
       }
+    }
+    // Problems of the bytes on disk are found on the CLI's lines.
+    for (const d of this.diskDiagnostics) {
+      const line = starts[d.line];
+      if (line !== undefined) sink.add({ ...d, line, endLine: line + (d.endLine - d.line) });
     }
     if (nonBlank === 0) {
       sink.add(fileDiagnostic('empty-file', 0, 0, 0, this.records.length <= 1 ? 'the file is empty: a dataset needs at least one example' : 'the file holds only blank lines: a dataset needs at least one example'));
@@ -213,13 +243,41 @@ export class DatasetDocument {
     return sink.finish();
   }
 
-  private revalidate(rec: LineRecord, index: number, text: string): void {
+  /** Brings the group of `span` editor lines starting at `i` up to date (span 1: one line). */
+  private bringUpToDate(i: number, span: number, lineText: (line: number) => string): void {
+    const head = this.records[i]!;
+    if (span === 1) {
+      if (head.span !== 1) this.markDirty(head); // it was part of a group
+      if (head.result === undefined) this.revalidate(head, i, lineText(i), 1);
+      return;
+    }
+    let stale = head.span !== span;
+    for (let k = i; k < i + span && !stale; k++) stale = this.records[k]!.result === undefined || (k > i && this.records[k]!.span !== 0);
+    if (!stale) return;
+    for (let k = i; k < i + span; k++) this.markDirty(this.records[k]!);
+    const lengths: number[] = [];
+    for (let k = i; k < i + span; k++) lengths.push(lineText(k).length);
+    this.revalidate(head, i, joinGroup(lineText, i, span), span);
+    head.lengths = lengths;
+    for (let k = i + 1; k < i + span; k++) {
+      const rec = this.records[k]!;
+      rec.result = IN_GROUP;
+      rec.span = 0;
+      rec.length = 0;
+      rec.bom = false;
+      this.dirty--;
+    }
+  }
+
+  private revalidate(rec: LineRecord, index: number, text: string, span: number): void {
     rec.bom = index === 0 && text.charCodeAt(0) === 0xfeff;
     const body = rec.bom ? text.slice(1) : text;
     let result = validateLine(body, this.opts);
     if (rec.bom) result = { ...result, diagnostics: result.diagnostics.map((d) => shift(d, 1)) };
     rec.result = result;
     rec.length = text.length;
+    rec.span = span;
+    if (span === 1) delete rec.lengths;
     this.dirty--;
     if (result.hash !== undefined) {
       const n = (this.hashCounts.get(result.hash) ?? 0) + 1;
@@ -242,6 +300,56 @@ export class DatasetDocument {
     r.result = undefined;
     this.dirty++;
   }
+}
+
+/** The result of an editor line inside a group: the group's first line holds the group's result. */
+const IN_GROUP: LineResult = { diagnostics: [], parsed: false, blank: false };
+
+/**
+ * How many editor lines from `i` form one JSON Lines line: those joined by a lone CR. A lone CR
+ * that ends the text (the empty last line after it is the end of the file) ends the line, as the
+ * CLI takes a final \r for the end of the last line.
+ */
+function groupSpan(eolAt: (line: number) => string, i: number, last: number, lineText: (line: number) => string): number {
+  let j = i;
+  while (j < last && eolAt(j) === '\r' && !(j + 1 === last && lineText(last) === '')) j++;
+  return j - i + 1;
+}
+
+function joinGroup(lineText: (line: number) => string, i: number, span: number): string {
+  let s = lineText(i);
+  for (let k = i + 1; k < i + span; k++) s += '\r' + lineText(k);
+  return s;
+}
+
+/** Maps a column of a group's joined text to an editor position (a column on a lone CR: the end of the line before it). */
+function groupPosition(head: number, lengths: readonly number[], col: number): { line: number; character: number } {
+  let k = 0;
+  while (k < lengths.length - 1 && col > lengths[k]!) {
+    col -= lengths[k]! + 1;
+    k++;
+  }
+  return { line: head + k, character: Math.min(col, lengths[k]!) };
+}
+
+/** A diagnostic of a group's joined text, on the editor's lines (its fix's edits too). */
+function mapToGroup(head: number, lengths: readonly number[], d: LineDiagnostic): FileDiagnostic {
+  const s = groupPosition(head, lengths, d.startCol);
+  const e = groupPosition(head, lengths, d.endCol);
+  let fix = d.fix;
+  if (fix && 'edits' in fix) {
+    fix = {
+      title: fix.title,
+      edits: fix.edits.map((x) => {
+        const a = groupPosition(head, lengths, x.startCol);
+        const b = groupPosition(head, lengths, x.endCol);
+        return { line: a.line, startCol: a.character, endLine: b.line, endCol: b.character, newText: x.newText };
+      }),
+    };
+  } else if (fix) {
+    fix = { ...fix, lines: lengths.length }; // delete every editor line of the group
+  }
+  return { ...d, line: s.line, startCol: s.character, endLine: e.line, endCol: e.character, ...(fix && { fix }) };
 }
 
 function shift<T extends { startCol: number; endCol: number; fix?: unknown }>(d: T, by: number): T {

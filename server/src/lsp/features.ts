@@ -38,13 +38,15 @@ export function codeActions(docs: OpenDatasets, { textDocument, context }: CodeA
     const line = diag.range.start.line;
     let edits: TextEdit[];
     if ('deleteLine' in fix) {
+      const next = line + (fix.lines ?? 1);
       const start = { line, character: 0 };
-      const end = line + 1 < d.text.lineCount ? { line: line + 1, character: 0 } : d.text.end();
+      const end = next < d.text.lineCount ? { line: next, character: 0 } : d.text.end();
       // The last line has no line break after it: take the one before it instead.
-      const from = line + 1 < d.text.lineCount || line === 0 ? start : { line: line - 1, character: d.text.line(line - 1).length };
+      const from = next < d.text.lineCount || line === 0 ? start : { line: line - 1, character: d.text.line(line - 1).length };
       edits = [{ range: { start: from, end }, newText: '' }];
     } else {
-      edits = fix.edits.map((e) => ({ range: { start: { line, character: e.startCol }, end: { line, character: e.endCol } }, newText: e.newText }));
+      // An edit names its editor lines where the CLI's line spans several (lone CRs).
+      edits = fix.edits.map((e) => ({ range: { start: { line: e.line ?? line, character: e.startCol }, end: { line: e.endLine ?? e.line ?? line, character: e.endCol } }, newText: e.newText }));
     }
     const action = CodeAction.create(fix.title, { changes: { [textDocument.uri]: edits } }, CodeActionKind.QuickFix);
     action.diagnostics = [diag];

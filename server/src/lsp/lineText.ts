@@ -34,6 +34,11 @@ export class LineText {
     return this.lines[i] ?? '';
   }
 
+  /** The break after line `i`: '\r\n', '\n', '\r', or '' after the last line. */
+  eol(i: number): string {
+    return this.eols[i] ?? '';
+  }
+
   getText(): string {
     let s = '';
     for (let i = 0; i < this.lines.length; i++) s += this.lines[i]! + this.eols[i]!;

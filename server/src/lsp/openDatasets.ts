@@ -144,7 +144,7 @@ export class OpenDatasets {
     const d = this.docs.get(uri);
     if (!d) return;
     d.timer = undefined;
-    this.host.publish(uri, d.text.version, d.model.diagnostics(lineTextOf(d.text)));
+    this.host.publish(uri, d.text.version, d.model.diagnostics(lineTextOf(d.text), (line: number): string => d.text.eol(line)));
     // Tokens come after, never before, the syntax diagnostics.
     void this.pumpTokens(uri);
   }
