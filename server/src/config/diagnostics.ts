@@ -12,7 +12,7 @@ import { spawnSync } from 'node:child_process';
 import { launcherOf, visibleDeviceCount } from './launcher';
 import { configSchema, type Config } from './schema';
 import { suggest } from '../dataset/suggest';
-import { isTemplatePath } from '../tokens/templateChoice';
+import { isTemplatePath } from './templateChoice';
 
 export type ConfigCode =
   | 'config-syntax'

@@ -4,7 +4,7 @@
  * This is the one place the two vocabularies meet; the reference trainer documents the keys in
  * docs/trainer.md and rejects unknown ones.
  */
-import { workerOptions } from '../tokens/templateChoice';
+import { workerOptions } from './templateChoice';
 import type { Config } from './schema';
 
 export interface TrainerHyperparameters {

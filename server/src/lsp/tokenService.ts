@@ -8,7 +8,8 @@ import { checkModelFolder } from '../config/diagnostics';
 import type { Config } from '../config/schema';
 import { TokenWorker } from '../tokens/client';
 import type { WorkerInit } from '../tokens/protocol';
-import { workerKey, workerOptions } from '../tokens/templateChoice';
+import { workerOptions } from '../config/templateChoice';
+import { workerKey } from '../tokens/templateChoice';
 
 export interface TokenSetup {
   readonly modelDir: string;
