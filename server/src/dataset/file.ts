@@ -80,10 +80,6 @@ export class DiagnosticSink {
   }
 }
 
-export function duplicateMessage(firstLine: number): string {
-  return `duplicate example: the same as line ${firstLine + 1}`;
-}
-
 /** One diagnostic in the CLI's JSON contract (and failed/<name>.reason.json): 1-based, the end column exclusive. */
 export interface JsonDiagnostic {
   file: string;

@@ -2,7 +2,8 @@
  * A part of a file validated on its own (the whole file, or one byte range of it on one core),
  * and the merge that turns parts into one report: duplicates across parts, the cap, an empty file.
  */
-import { DiagnosticSink, duplicateMessage, fileDiagnostic, type FileDiagnostic, type FileReport, type ValidateOptions } from './file';
+import { DiagnosticSink, type FileDiagnostic, type FileReport, type ValidateOptions } from './file';
+import { duplicateDiagnostic, emptyFileDiagnostic } from './fileRules';
 import { HashIndex } from './hashIndex';
 import type { LineResult } from './line';
 
@@ -108,7 +109,7 @@ export function mergeParts(parts: readonly PartResult[], opts: ValidateOptions):
       const h = part.hashes[line]!;
       if (h === -1) continue;
       const first = seen.getOrInsert(h, line + offset);
-      if (first !== undefined) sink.add(fileDiagnostic('duplicate-example', line + offset, 0, part.lengths[line]!, duplicateMessage(first)));
+      if (first !== undefined) sink.add(duplicateDiagnostic(line + offset, part.lengths[line]!, first));
     }
     // Diagnostics past the last line (none today) and what the part's own cap left out.
     while (k < ds.length) {
@@ -121,7 +122,7 @@ export function mergeParts(parts: readonly PartResult[], opts: ValidateOptions):
     nonBlank += part.nonBlank;
   }
   if (nonBlank === 0) {
-    sink.add(fileDiagnostic('empty-file', 0, 0, 0, offset === 0 ? 'the file is empty: a dataset needs at least one example' : 'the file holds only blank lines: a dataset needs at least one example'));
+    sink.add(emptyFileDiagnostic(offset > 0));
   }
   return { diagnostics: sink.finish(), lines: offset, examples, errors: sink.errors, warnings: sink.warnings, omitted: sink.omitted };
 }

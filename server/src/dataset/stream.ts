@@ -10,6 +10,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { fileDiagnostic, type FileReport, type ValidateOptions } from './file';
+import { bomDiagnostic } from './fileRules';
 import { fastLines, type FastLines } from './fastLine';
 import { hashingReady } from './hash';
 import { validateLine } from './line';
@@ -131,7 +132,7 @@ export function partSplitter(collector: PartCollector, opts: ValidateOptions, at
       if (first) {
         first = false;
         if (end - start >= 3 && buf[start] === 0xef && buf[start + 1] === 0xbb && buf[start + 2] === 0xbf) {
-          collector.add(fileDiagnostic('bom', 0, 0, 1, 'the file starts with a UTF-8 byte order mark; Python\'s json.loads rejects it on the first line — save as UTF-8 without BOM'));
+          collector.add(bomDiagnostic('bytes'));
           start += 3;
         }
       }

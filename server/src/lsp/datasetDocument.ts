@@ -10,7 +10,8 @@
  * CLI's line number. Lone CRs are rare, so such a group is simply revalidated whole when any of its
  * lines changes.
  */
-import { DiagnosticSink, duplicateMessage, fileDiagnostic, atLine, type FileDiagnostic, type ValidateOptions } from '../dataset/file';
+import { DiagnosticSink, atLine, type FileDiagnostic, type ValidateOptions } from '../dataset/file';
+import { bomDiagnostic, duplicateMessage, emptyFileDiagnostic } from '../dataset/fileRules';
 import { severityOf } from '../dataset/codes';
 import { validateLine, type LineDiagnostic, type LineResult } from '../dataset/line';
 import type { LineCount } from '../tokens/protocol';
@@ -208,10 +209,7 @@ export class DatasetDocument {
       starts.push(i);
       if (!r.blank) nonBlank++;
       if (rec.bom) {
-        sink.add({
-          ...fileDiagnostic('bom', 0, 0, 1, 'the file starts with a byte order mark (U+FEFF); Python\'s json.loads rejects it on the first line — save as UTF-8 without BOM'),
-          fix: { title: 'Remove the byte order mark', edits: [{ startCol: 0, endCol: 1, newText: '' }] },
-        });
+        sink.add(bomDiagnostic('text'));
       }
       for (const d of r.diagnostics) sink.add(at(d));
       const whole = (code: 'too-long' | 'duplicate-example' | 'unmaskable' | 'chat-template', message: string): LineDiagnostic => ({ code, severity: severityOf(code), startCol: 0, endCol: rec.length, message });
@@ -238,7 +236,7 @@ export class DatasetDocument {
       if (line !== undefined) sink.add({ ...d, line, endLine: line + (d.endLine - d.line) });
     }
     if (nonBlank === 0) {
-      sink.add(fileDiagnostic('empty-file', 0, 0, 0, this.records.length <= 1 ? 'the file is empty: a dataset needs at least one example' : 'the file holds only blank lines: a dataset needs at least one example'));
+      sink.add(emptyFileDiagnostic(this.records.length > 1));
     }
     return sink.finish();
   }

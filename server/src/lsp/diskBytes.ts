@@ -6,6 +6,7 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { isUtf8 } from 'node:buffer';
 import { fileDiagnostic, type FileDiagnostic } from '../dataset/file';
+import { bomDiagnostic } from '../dataset/fileRules';
 import { firstInvalidUtf8, LineSplitter } from '../dataset/stream';
 
 const CHUNK = 1 << 20;
@@ -30,7 +31,7 @@ export function diskByteDiagnostics(path: string, maxLineBytes: number): FileDia
       if (first) {
         first = false;
         if (n >= 3 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) {
-          out.push(fileDiagnostic('bom', 0, 0, 1, 'the file on disk starts with a UTF-8 byte order mark (the editor hides it); Python\'s json.loads rejects it on the first line — use "Change File Encoding" → "Save with Encoding" → UTF-8'));
+          out.push(bomDiagnostic('hiddenByEditor'));
         }
       }
       const chunk = Buffer.concat([carry, buf.subarray(0, n)]);
