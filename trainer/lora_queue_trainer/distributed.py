@@ -84,6 +84,17 @@ class Dist:
             kwargs["device_id"] = device
         tdist.init_process_group(**kwargs)
 
+    def finish(self) -> None:
+        """At the end of a run that went well: wait for every rank before the group is torn down.
+        A rank that destroys the group while another still works (rank 0 writing the adapter)
+        can make gloo abort the process (seen: SIGABRT, "terminate called without an active
+        exception", after `done`), and the launcher then reports the whole run failed. A failure
+        here is not the run's: its work is saved."""
+        try:
+            self.barrier()
+        except RankLost as e:
+            print(f"[rank {self.rank}] note: {e}", flush=True)
+
     def close(self) -> None:
         if not self.enabled:
             return

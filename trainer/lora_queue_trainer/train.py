@@ -110,6 +110,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         job = load_job(args.job)
         assert events is not None
         Trainer(job, events, stop, dist).run()
+        dist.finish()
         return 0
     except Exception as exc:  # every failure becomes one named error event
         kind, message = classify(exc, job.hyperparameters if job else None)
