@@ -24,7 +24,8 @@ import { EngineLog } from './log';
 import { ledgerPath, ledgerRecordFor, LedgerWriter } from './ledger';
 import { ResourceGate, type ResourceEnv } from './resources';
 import { ensureLayout, rootPaths, type RootPaths } from './paths';
-import { findProcessesByJob, isProcessAlive } from './proc';
+import { findProcessesByJob, isProcessAlive, killRun } from './proc';
+import { attemptsFromRuns, liveRunProcesses, markNotStarted, runsOnDisk } from './runRecords';
 import { loadState, peekState, saveState } from './state';
 import { logTail, RunHandle } from './supervisor';
 import { currentAdapter, liveBase, snapshotAfterSuccess, snapshotsDir, verifySnapshotsAtStart } from './snapshots';
@@ -372,9 +373,11 @@ export class Engine extends EventEmitter {
           found = true;
         }
       }
-      if (!found && cur.pid === null && RunHandle.settled(cur).progress.events === 0) {
+      const gone = found ? undefined : RunHandle.settled(cur);
+      if (gone && cur.pid === null && gone.progress.events === 0 && gone.exit === null) {
         // Prepared but never spawned (the engine stopped in between): not an attempt.
         this.log.warn(`run ${cur.runId} (${cur.dataset}) was prepared but never started; the dataset goes back to the head of the queue`);
+        try { markNotStarted({ runDir: dirname(cur.jobPath) }); } catch { /* the record stays unsettled: a later recovery sees no events and no exit, the same verdict */ }
         this.state = { ...this.state, current: null };
       } else if (found) {
         this.run = RunHandle.adopt(cur);
@@ -386,21 +389,8 @@ export class Engine extends EventEmitter {
         this.log.info(`run ${cur.runId} (${cur.dataset}) ended while no engine was watching; settling it from its events`);
       }
     } else {
-      // state.json lost: a trainer may still be running on one of our jobs.
-      const hit = findProcessesByJob((j) => j.startsWith(this.paths.runs + sep))[0];
-      const job = hit && readJsonQuiet<{ dataset?: string; run_id?: string; events?: string }>(hit.jobPath);
-      if (hit && job?.dataset && job.events) {
-        const dataset = basename(job.dataset);
-        const runDir = dirname(hit.jobPath);
-        const record: RunRecord = {
-          runId: job.run_id ?? basename(runDir), dataset, attempt: (readMeta(this.paths.processing, dataset)?.attempts ?? 0) + 1,
-          jobPath: hit.jobPath, eventsPath: job.events, logPath: join(runDir, 'trainer.log'), startedAt: new Date(statSync(hit.jobPath).mtimeMs).toISOString(),
-          pid: hit.pid, startTime: hit.startTime, action: null, oomKillsAtStart: null,
-        };
-        this.state = { ...this.state, current: record };
-        this.run = RunHandle.adopt(record);
-        this.log.info(`found trainer pid ${hit.pid} still running run ${record.runId} (${dataset}): adopted`);
-      }
+      // No run in state.json (lost, corrupt, or none): runs/ is the record (runRecords.ts).
+      this.recoverRunFromDisk(loaded.rebuilt !== undefined);
     }
     // Datasets left in processing/ by a crash (other than the one of the run just adopted or
     // settled) go back to the head of the queue, attempts kept.
@@ -413,6 +403,72 @@ export class Engine extends EventEmitter {
     this.save();
     this.lastPrune = Date.now();
     this.log.prune(this.config.logs.keepDays);
+  }
+
+  /**
+   * state.json names no run (it was lost, corrupt, or there was none): runs/ decides
+   * (runRecords.ts). A live process of any unsettled run of this root is adopted (never a second
+   * trainer beside it); otherwise the newest unsettled run of a dataset in processing/ is settled
+   * from its events and exit record; a run prepared but never started is marked so (not an
+   * attempt). When state.json was lost, the attempts of every waiting dataset are counted again
+   * from the settled runs, so a lost cache cannot buy a dataset more than queue.maxAttempts runs.
+   */
+  private recoverRunFromDisk(stateLost: boolean): void {
+    const runs = runsOnDisk(this.paths);
+    const live = liveRunProcesses(this.paths);
+    const inProcessing = new Set(listDatasets(this.paths.processing));
+    const unsettled = runs.filter((r) => !r.end).reverse(); // newest first
+    const alive = unsettled.find((r) => live.get(r.runDir)?.length);
+    const chosen = alive ?? unsettled.find((r) => inProcessing.has(r.dataset) && (r.hasEvents || r.exited));
+    for (const r of unsettled) {
+      if (r === chosen || r.hasEvents || r.exited || live.get(r.runDir)?.length) continue;
+      // Prepared but never started: only a newer run of its dataset, or none, follows.
+      try { markNotStarted(r); } catch (e) { this.log.warn(`run ${r.runId}: cannot mark it as never started: ${(e as Error).message}`); }
+      if (inProcessing.has(r.dataset)) this.log.warn(`run ${r.runId} (${r.dataset}) was prepared but never started; the dataset goes back to the head of the queue`);
+    }
+    if (stateLost) this.recountAttempts(runs);
+    if (!chosen) return;
+    const proc = live.get(chosen.runDir)?.[0];
+    const meta = readMeta(this.paths.processing, chosen.dataset);
+    const record: RunRecord = {
+      runId: chosen.runId, dataset: chosen.dataset, attempt: (meta?.attempts ?? 0) + 1, jobPath: chosen.jobPath, eventsPath: chosen.eventsPath,
+      logPath: chosen.logPath, startedAt: chosen.startedAt, pid: proc?.pid ?? null, startTime: proc?.startTime ?? null, action: null, oomKillsAtStart: null,
+    };
+    this.state = { ...this.state, current: record };
+    if (proc) {
+      this.run = RunHandle.adopt(record);
+      this.log.info(`found trainer pid ${proc.pid} still running run ${record.runId} (${record.dataset}) with no run in state.json: adopted, at step ${this.run.progress.step ?? 0}`);
+    } else {
+      this.run = RunHandle.settled(record);
+      this.log.info(`run ${record.runId} (${record.dataset}) ended while no engine was watching, and state.json did not know it: settling it from runs/`);
+    }
+  }
+
+  /**
+   * After state.json was lost: each queued or processing dataset's attempts are at least its
+   * settled runs with a retryable end since it was admitted (runs/<id>/end.json). The sidecar is
+   * the usual record; this catches one that was lost with the state (repairPairs wrote a fresh one).
+   * A queued dataset that has used them all goes to failed/.
+   */
+  private recountAttempts(runs: ReturnType<typeof runsOnDisk>): void {
+    const max = this.config.queue.maxAttempts;
+    for (const folder of ['queue', 'processing'] as const) {
+      for (const name of listDatasets(this.paths[folder])) {
+        const meta = readMeta(this.paths[folder], name);
+        if (!meta) continue;
+        const counted = attemptsFromRuns(runs, name, meta.added);
+        if (counted <= meta.attempts) continue;
+        this.log.warn(`${folder}/${name}: ${counted} attempt(s) found in runs/, its sidecar said ${meta.attempts}: counted again`);
+        const fixed = { ...meta, attempts: counted };
+        if (folder === 'queue' && counted >= max) {
+          const last = [...runs].reverse().find((r) => r.dataset === name && r.end?.kind);
+          const to = moveDataset(this.paths, 'queue', 'failed', name, fixed, {
+            kind: last?.end?.kind ?? 'crash', message: `${counted} of queue.maxAttempts ${max} attempts used (counted from runs/ after state.json was lost)`, runId: last?.runId ?? null, attempts: counted, at: new Date().toISOString(),
+          });
+          this.log.warn(`queue/${name}: no attempt left → failed/${to}`);
+        } else writeMeta(this.paths[folder], name, fixed);
+      }
+    }
   }
 
   // ---- control and intake ------------------------------------------------------------------
@@ -680,6 +736,22 @@ export class Engine extends EventEmitter {
     // Free space, inodes, writability, GPU: a shortage pauses the queue instead of failing the dataset.
     const held = this.resources.beforeRun(this.resourceEnv(), this.state);
     if (held) { this.state = held; this.save(); return; }
+    // Never two trainers for one root: a live process of a run this engine does not know of
+    // (state.json was lost or replaced while it ran) is adopted instead (one pass over /proc, a few ms).
+    const stray = liveRunProcesses(this.paths);
+    if (stray.size) {
+      this.log.error(`process(es) of ${[...stray.keys()].map((d) => `runs/${basename(d)}`).join(', ')} alive (pids ${[...stray.values()].flat().map((x) => x.pid).join(' ')}) although state.json names no run: not starting ${next.name}`);
+      this.recoverRunFromDisk(false);
+      if (!this.run) {
+        // Leftovers of runs already settled (end.json): no process of a run outlives it.
+        for (const dir of stray.keys()) {
+          const killed = killRun({ runDir: dir, jobPath: join(dir, 'job.json'), rootPid: null });
+          if (killed.length) this.log.warn(`runs/${basename(dir)} was settled already: SIGKILL to its leftover process(es) ${killed.map((k) => k.pid).join(' ')}`);
+        }
+      }
+      this.save();
+      return;
+    }
     const c = this.config;
     const runId = newRunId();
     const runDir = join(this.paths.runs, runId);

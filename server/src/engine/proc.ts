@@ -201,3 +201,57 @@ export function killRun(run: { runDir: string; jobPath: string; rootPid: number 
   }
   return killed;
 }
+
+/**
+ * Every live process of any run under `runsDir` (one pass over /proc), by run folder: those whose
+ * command line has `--job <runsDir>/<id>/…` and those whose environment holds the mark
+ * RUN_MARK=<runsDir>/<id>. The engine asks before it starts a run, and when it recovers without a
+ * run in state.json, so a trainer it does not know of is adopted instead of joined by a second one.
+ */
+export function processesUnderRuns(runsDir: string): Map<string, ProcId[]> {
+  const out = new Map<string, ProcId[]>();
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return out;
+  }
+  const prefix = runsDir.endsWith('/') ? runsDir : `${runsDir}/`;
+  const markPrefix = `${RUN_MARK}=${prefix}`;
+  const add = (runDir: string, p: ProcId): void => {
+    const list = out.get(runDir);
+    if (!list) out.set(runDir, [p]);
+    else if (!list.some((x) => x.pid === p.pid)) list.push(p);
+  };
+  for (const e of entries) {
+    if (!/^\d+$/.test(e)) continue;
+    const pid = Number(e);
+    if (pid === process.pid) continue;
+    let runDir: string | undefined;
+    try {
+      const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      const i = args.indexOf('--job');
+      const job = i >= 0 ? args[i + 1] : undefined;
+      if (job?.startsWith(prefix)) runDir = job.slice(0, job.lastIndexOf('/'));
+    } catch {
+      continue;
+    }
+    if (runDir === undefined) {
+      let env: string;
+      try {
+        env = readFileSync(`/proc/${pid}/environ`, 'latin1');
+      } catch {
+        continue; // another user's, or gone
+      }
+      const at = env.startsWith(markPrefix) ? 0 : env.indexOf(`\0${markPrefix}`) + 1;
+      if (at > 0 || env.startsWith(markPrefix)) {
+        const end = env.indexOf('\0', at);
+        runDir = env.slice(at + RUN_MARK.length + 1, end < 0 ? undefined : end);
+      }
+    }
+    if (runDir === undefined) continue;
+    const st = procStat(pid);
+    if (st && st.state !== 'Z' && st.state !== 'X') add(runDir, { pid, startTime: st.startTime });
+  }
+  return out;
+}
