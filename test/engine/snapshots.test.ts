@@ -314,7 +314,7 @@ describe('snapshots in the engine', { concurrency: true }, () => {
     }
   });
 
-  it('an adapter that does not fit the base model is not snapshotted: current stays, the queue pauses', T, async () => {
+  it('an adapter that does not fit the base model is not snapshotted: current stays, the dataset waits at the head of the queue, paused', T, async () => {
     const ws = makeWorkspace();
     const d = startDaemon(ws);
     try {
@@ -327,8 +327,18 @@ describe('snapshots in the engine', { concurrency: true }, () => {
       assert.equal(current(ws.root).snapshot, s1);
       assert.ok(!readdirSync(join(ws.root, 'snapshots')).some((n) => n.endsWith('.tmp')), 'no temporary folder left');
       const st = JSON.parse((await lq(ws, ['status', '--format', 'json'])).stdout) as { pauseReason: string };
-      assert.match(st.pauseReason, /shape-mismatch/);
-      assert.deepEqual(datasets(ws, 'done'), ['a.jsonl', 'x__badadapter.jsonl']);
+      assert.match(st.pauseReason, /^the adapter failed the snapshot checks: .*shape-mismatch/);
+      // done/ means "in the live adapter": the rejected run's dataset is not there (issue #14).
+      assert.deepEqual(datasets(ws, 'done'), ['a.jsonl']);
+      assert.deepEqual(datasets(ws, 'queue'), ['x__badadapter.jsonl']);
+      const meta = readJson<{ attempts: number; resumeFrom: string | null; interrupted: boolean }>(join(ws.root, 'queue', 'x__badadapter.jsonl.meta.json'));
+      assert.deepEqual([meta.attempts, meta.resumeFrom, meta.interrupted], [0, null, true], 'no attempt used; trained again from the start, first in line');
+      assert.equal(state(ws).history.at(-1)!.kind, 'bad_adapter');
+      // After resume it trains again (from the current snapshot), and is rejected again.
+      assert.equal((await lq(ws, ['resume'])).code, 0);
+      await waitFor('the second rejection', () => state(ws).history.length === 3 && state(ws).paused, 60_000, d.output);
+      assert.deepEqual(datasets(ws, 'done'), ['a.jsonl']);
+      assert.equal(current(ws.root).snapshot, s1);
       assertInventory(ws);
     } finally {
       await cleanup(ws, [d]);

@@ -15,7 +15,7 @@ import { hyperparametersFor } from '../config/hyperparameters';
 import { loadConfig, validateOptionsFrom, ConfigStore } from '../config/load';
 import type { Config } from '../config/schema';
 import { readJsonQuiet, writeJsonAtomic } from './atomic';
-import { classifyEnd } from './classify';
+import { classifyEnd, saysDiskFull } from './classify';
 import { checkCommand, pendingCommands, removeCommandFile, sendCommand } from './control';
 import { listDatasets, listEntries, metaPath, moveDataset, readMeta, reasonPath, repairPairs, SidecarCache, writeMeta } from './datasets';
 import { admit, findByCommandId, InboxWatcher, recoverStaged } from './intake';
@@ -652,7 +652,7 @@ export class Engine extends EventEmitter {
     // Timed for the log: the gap between one trainer's exit and the next spawn (bench/engine).
     const t0 = performance.now();
     let snapshotMs = 0;
-    const c = classifyEnd({
+    let c = classifyEnd({
       progress: run.progress,
       exit: run.exit ?? null,
       action: rec.action,
@@ -664,26 +664,11 @@ export class Engine extends EventEmitter {
     const now = new Date();
     const meta = readMeta(this.paths.processing, rec.dataset);
     const inProcessing = listDatasets(this.paths.processing).includes(rec.dataset);
-    const decision = decideAfterEnd(c.kind, meta ?? { priority: 0, attempts: rec.attempt - 1, added: rec.startedAt, sha256: '', size: 0, examples: 0 }, {
-      maxAttempts: this.config.queue.maxAttempts,
-      retryBackoffSeconds: this.config.queue.retryBackoffSeconds,
-      lastCheckpoint: run.progress.lastCheckpoint ?? (c.kind === 'stopped' ? run.progress.done?.adapterPath ?? null : null),
-      now: now.getTime(),
-      runId: rec.runId,
-      message: c.message,
-    });
-    let where: string = decision.outcome;
-    if (inProcessing) {
-      const reason = decision.outcome === 'failed'
-        ? { kind: c.kind, message: c.message, runId: rec.runId, attempts: decision.meta.attempts, at: now.toISOString(), exit: run.exit ?? null, lastLogLines: logTail(rec.logPath, 30).split('\n') }
-        : undefined;
-      const to = moveDataset(this.paths, 'processing', decision.outcome, rec.dataset, decision.meta, reason);
-      where = `${decision.outcome}/${to}`;
-    } else this.log.warn(`run ${rec.runId}: processing/${rec.dataset} is missing; nothing to move`);
-    let snapshotPause: string | undefined;
     let snapshotMade = false;
     if (c.kind === 'success') {
-      // A verified snapshot of the adapter becomes current (snapshots.ts); a failed one pauses the queue.
+      // The snapshot comes before the dataset moves, so done/ always means "in the live adapter":
+      // an adapter the checks reject (or a snapshot a full disk cuts short) keeps the dataset at
+      // the head of the queue and pauses (bad_adapter; disk_full resumes by itself).
       // Checked against, and recorded with, the base the run trained on (job.json), which a consolidation may have replaced since.
       const job = readJsonQuiet<{ init_adapter?: string | null; base_model?: string }>(rec.jobPath);
       const baseModel = job?.base_model ?? resolve(dirname(this.configFile), this.config.baseModel ?? '.');
@@ -694,10 +679,28 @@ export class Engine extends EventEmitter {
         startedFrom: job?.init_adapter ?? null, keep: this.config.snapshots.keep,
       });
       for (const l of snap.log) this.log[l.level](l.message);
-      snapshotPause = snap.pause;
       snapshotMs = performance.now() - ts;
       snapshotMade = snap.current !== undefined;
+      if (snap.pause) c = { kind: saysDiskFull(snap.pause) ? 'disk_full' : 'bad_adapter', message: snap.pause };
     }
+    const decision = decideAfterEnd(c.kind, meta ?? { priority: 0, attempts: rec.attempt - 1, added: rec.startedAt, sha256: '', size: 0, examples: 0 }, {
+      maxAttempts: this.config.queue.maxAttempts,
+      retryBackoffSeconds: this.config.queue.retryBackoffSeconds,
+      // A rejected adapter is trained again from the start (its checkpoints lead to the same adapter).
+      lastCheckpoint: c.kind === 'bad_adapter' ? null : run.progress.lastCheckpoint ?? (c.kind === 'stopped' ? run.progress.done?.adapterPath ?? null : null),
+      now: now.getTime(),
+      runId: rec.runId,
+      message: c.message,
+    });
+    if (c.kind === 'bad_adapter') decision.meta.resumeFrom = null;
+    let where: string = decision.outcome;
+    if (inProcessing) {
+      const reason = decision.outcome === 'failed'
+        ? { kind: c.kind, message: c.message, runId: rec.runId, attempts: decision.meta.attempts, at: now.toISOString(), exit: run.exit ?? null, lastLogLines: logTail(rec.logPath, 30).split('\n') }
+        : undefined;
+      const to = moveDataset(this.paths, 'processing', decision.outcome, rec.dataset, decision.meta, reason);
+      where = `${decision.outcome}/${to}`;
+    } else this.log.warn(`run ${rec.runId}: processing/${rec.dataset} is missing; nothing to move`);
     writeFileSync(join(dirname(rec.jobPath), 'end.json'), JSON.stringify({ ...c, exit: run.exit ?? null, outcome: decision.outcome, at: now.toISOString() }, null, 2) + '\n');
     // The usage ledger: one durable line per run (a failed append is retried with the next run).
     this.ledger ??= new LedgerWriter(ledgerPath(this.paths.root));
@@ -709,7 +712,6 @@ export class Engine extends EventEmitter {
     });
     if (c.kind !== 'success' && c.kind !== 'stopped') s = withError(s, `run ${rec.runId} (${rec.dataset}): ${c.kind}: ${c.message}`, now);
     if (decision.pause) s = withPause(s, decision.pause);
-    if (snapshotPause) s = withPause(withError(s, snapshotPause, now), snapshotPause);
     if (s.stopAfterJob) s = { ...withPause(s, 'stopped after the job (resume to continue)'), stopAfterJob: false };
     this.state = s;
     this.run = undefined;

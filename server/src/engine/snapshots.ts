@@ -464,17 +464,24 @@ export function snapshotAfterSuccess(p: RootPaths, input: SnapshotInput & { star
     return snapshotAfterSuccessOrThrow(p, input);
   } catch (e) {
     // current.json could not be written (a full disk): current is unchanged, the queue pauses.
-    const message = `run ${input.runId}: snapshot bookkeeping failed: ${(e as Error).message}; current stays ${readCurrent(p)?.snapshot ?? 'none'} and the queue is paused (resume when fixed)`;
+    const message = `run ${input.runId}: snapshot bookkeeping failed: ${(e as Error).message}; current stays ${readCurrent(p)?.snapshot ?? 'none'}; the dataset waits at the head of the queue and the queue is paused`;
     return { log: [{ level: 'error', message }], pause: message };
   }
 }
 
 function snapshotAfterSuccessOrThrow(p: RootPaths, input: SnapshotInput & { startedFrom: string | null; keep: number }): AfterSuccess {
   const log: AfterSuccess['log'] = [];
+  // A run settled a second time (the engine died between the snapshot and state.json) has its
+  // snapshot already: it is not copied again.
+  const prior = listSnapshots(p).find((x) => x.runId === input.runId);
+  if (prior) {
+    log.push({ level: 'info', message: `snapshot ${prior.id} of run ${input.runId} exists already${prior.current ? ' and is current' : ''}` });
+    return prior.current ? { log, current: prior.id } : { log };
+  }
   const r = createSnapshot(p, input);
   if (!r.ok) {
     const cur = readCurrent(p)?.snapshot ?? null;
-    const message = `run ${input.runId}: no snapshot of ${input.adapterDir}: ${r.message}. Current stays ${cur ?? 'none'}; the queue is paused (check it with \`lora-queue inspect ${input.adapterDir}\`; resume continues from ${cur ?? 'the base model'})`;
+    const message = `run ${input.runId}: no snapshot of ${input.adapterDir}: ${r.message}. Current stays ${cur ?? 'none'}; the dataset waits at the head of the queue and the queue is paused (check the adapter with \`lora-queue inspect ${input.adapterDir}\`; after resume the dataset trains again from ${cur ?? 'the base model'})`;
     log.push({ level: 'error', message });
     return { log, pause: message };
   }
