@@ -6,6 +6,7 @@ import { readdirSync } from 'node:fs';
 import { readJsonQuiet } from './atomic';
 import { listDatasets, listEntries, reasonPath } from './datasets';
 import { applyEvents, emptyProgress, etaSeconds, EventTail } from './events';
+import { inboxNotTaken as inboxNotTaken_ } from './intake';
 import { holderAlive, readLock } from './lock';
 import type { RootPaths } from './paths';
 import { peekState } from './state';
@@ -36,7 +37,10 @@ export interface QueueStatus {
     stopping: string | null;
   } | null;
   queue: { name: string; priority: number; attempts: number; added: string; examples: number; size: number; notBefore: string | null; resumeFrom: string | null }[];
+  /** Inbox files waiting to be complete and taken. */
   inbox: string[];
+  /** Inbox entries that will not be taken as they are, and why (hidden or partial names, other suffixes, folders, symlinks out of the inbox). */
+  inboxNotTaken: { name: string; why: string }[];
   failed: { name: string; kind: string; message: string }[];
   done: number;
   pendingCommands: number;
@@ -71,8 +75,11 @@ export function readStatus(p: RootPaths): QueueStatus {
   let inbox: string[] = [];
   let pending = 0;
   try {
-    inbox = readdirSync(p.inbox).filter((n) => !n.startsWith('.')).sort();
+    inbox = readdirSync(p.inbox).sort();
   } catch { /* none */ }
+  const inboxNotTaken = inboxNotTaken_(p.inbox);
+  const notTaken = new Set(inboxNotTaken.map((e) => e.name));
+  inbox = inbox.filter((n) => !notTaken.has(n));
   try {
     pending = readdirSync(p.control).filter((n) => !n.startsWith('.') && n.endsWith('.json')).length;
   } catch { /* none */ }
@@ -88,6 +95,7 @@ export function readStatus(p: RootPaths): QueueStatus {
       name, priority: meta.priority, attempts: meta.attempts, added: meta.added, examples: meta.examples, size: meta.size, notBefore: meta.notBefore ?? null, resumeFrom: meta.resumeFrom ?? null,
     })),
     inbox,
+    inboxNotTaken,
     failed,
     done: listDatasets(p.done).length,
     pendingCommands: pending,
@@ -143,6 +151,10 @@ export function formatStatus(s: QueueStatus): string[] {
   });
   if (s.queue.length > STATUS_QUEUE_LINES) out.push(`  … and ${s.queue.length - STATUS_QUEUE_LINES} more (status --format json lists them all)`);
   if (s.inbox.length) out.push(`inbox: ${s.inbox.join(', ')}`);
+  if (s.inboxNotTaken.length) {
+    out.push(`inbox, not taken: ${s.inboxNotTaken.length}`);
+    for (const e of s.inboxNotTaken) out.push(`  ${JSON.stringify(e.name)}: ${e.why}`);
+  }
   out.push(s.snapshot?.snapshot
     ? `adapter: snapshot ${s.snapshot.snapshot} (step ${s.snapshot.step ?? '?'}, loss ${s.snapshot.loss?.toFixed(4) ?? '?'}, ${s.snapshot.dataset ?? '?'}; since ${s.snapshot.since ?? '?'})`
     : s.snapshot?.adapter ? `adapter: ${s.snapshot.adapter}` : 'adapter: the base model (no snapshot yet)');
