@@ -24,6 +24,12 @@ export interface EndFacts {
   readonly logTail: string;
   /** A spawn failure (the command could not be started). */
   readonly spawnError?: string;
+  /**
+   * What the engine itself saw of a full disk (an ENOSPC of its own writes during the run, or free
+   * space under the threshold at the end): a trainer on a full disk may not manage to say so (its
+   * trainer.log and exit.json are on that disk too).
+   */
+  readonly diskFull?: string | null;
 }
 
 export interface Classification {
@@ -49,6 +55,8 @@ export function classifyEnd(f: EndFacts): Classification {
     if (error.kind !== 'data' && saysDiskFull(error.message)) return { kind: 'disk_full', message: `disk full: ${error.message}` };
     // A kind this engine does not know (a newer trainer's) is the trainer's catch-all, with its text kept.
     const kind = endKindOfTrainerError(error.kind);
+    // The catch-all on a disk the engine saw full: the disk, not the data (no attempt used).
+    if (kind === 'crash' && f.diskFull) return { kind: 'disk_full', message: `disk full (${f.diskFull}); the trainer reported: ${error.message}` };
     if (!isTrainerErrorKind(error.kind)) {
       return { kind, message: `the trainer reported an error of unknown kind "${error.kind}" (taken as ${FALLBACK_TRAINER_ERROR})${error.message ? `: ${error.message}` : ''}` };
     }
@@ -64,6 +72,7 @@ export function classifyEnd(f: EndFacts): Classification {
     return { kind: 'disk_full', message: `disk full: ${exitText(f.exit)}; trainer.log says: ${line.trim().slice(0, 300)}` };
   }
   if (f.exit?.signal === 'SIGKILL') return { kind: 'killed', message: 'killed by SIGKILL, which the engine did not send (the OOM killer or a person)' };
+  if (f.diskFull) return { kind: 'disk_full', message: `disk full: ${f.diskFull}; ${exitText(f.exit)}` };
   if (f.exit) {
     if (f.exit.signal) return { kind: 'crash', message: `${exitText(f.exit)}` };
     if (f.exit.code === 0) return { kind: 'crash', message: 'the trainer exited with code 0 without a done event' };

@@ -22,7 +22,7 @@ import { admit, findByCommandId, InboxWatcher, recoverStaged } from './intake';
 import { holderAlive, myLockRecord, readLock, release, stillOwner, tryAcquire, type LockRecord } from './lock';
 import { EngineLog } from './log';
 import { ledgerPath, ledgerRecordFor, LedgerWriter } from './ledger';
-import { ResourceGate, type ResourceEnv } from './resources';
+import { diskFacts, isResourcePause, ResourceGate, type ResourceEnv } from './resources';
 import { ensureLayout, rootPaths, type RootPaths } from './paths';
 import { findProcessesByJob, isProcessAlive, killRun } from './proc';
 import { attemptsFromRuns, liveRunProcesses, markNotStarted, runsOnDisk } from './runRecords';
@@ -32,7 +32,7 @@ import { currentAdapter, liveBase, snapshotAfterSuccess, snapshotsDir, verifySna
 import { Consolidator, rollbackLive } from './consolidate';
 import { chooseCheckpoint } from './checkpoints';
 import { baseIdFromPath, modelsDir } from './models';
-import { blockedBecause, decideAfterEnd, maxBackoffMs, pickNext, withApplied, withError, withHistory, withPause, withResume, withStop } from './transitions';
+import { blockedBecause, decideAfterEnd, maxBackoffMs, pickNext, RESOURCE_PAUSE_PREFIX, withApplied, withError, withHistory, withPause, withResume, withStop } from './transitions';
 import type { Command, EngineState, RunRecord } from './types';
 
 export interface EngineOptions {
@@ -52,6 +52,18 @@ export function queueRootOf(configFile: string, config: Config): string {
 
 export function newRunId(now: Date = new Date()): string {
   return `${now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, '').replace('T', '-')}-${randomBytes(3).toString('hex')}`;
+}
+
+/**
+ * Error codes of a write that fails for want of space or permission: a full disk or quota, a
+ * filesystem remounted read-only, a folder made unwritable. The engine pauses for them (nothing is
+ * lost: every write is atomic and the step is tried again) instead of failing a dataset.
+ */
+const WRITE_TROUBLE = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM']);
+
+export function writeTroubleOf(e: unknown): string | undefined {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  return code && WRITE_TROUBLE.has(code) ? code : undefined;
 }
 
 /** Finds a dataset by the name a person typed (with or without .jsonl). */
@@ -82,6 +94,7 @@ export class Engine extends EventEmitter {
   /** The queued sidecars, re-read only when changed (picking the next run reads them all). */
   private readonly sidecars = new SidecarCache();
   private lastFail = { message: '', at: 0 };
+  private lastWriteTrouble = { message: '', at: 0 };
   // Resource checks before each run and the usage ledger (resources.ts, ledger.ts).
   private readonly resources = new ResourceGate();
   private ledger: LedgerWriter | undefined;
@@ -305,8 +318,35 @@ export class Engine extends EventEmitter {
   private save(): void {
     // Only the owner writes state.json; a follower's view is read from it.
     if (this.role !== 'owner') return;
-    saveState(this.paths, this.state);
+    try {
+      saveState(this.paths, this.state);
+    } catch (e) {
+      // The old state.json stays whole (an atomic write); the state in memory is written at the
+      // next save that succeeds, and runs/ holds what a restart needs meanwhile.
+      if (!writeTroubleOf(e)) throw e;
+      this.writeFailed('cannot write state.json', e);
+      return;
+    }
     this.emit('state', this.state);
+  }
+
+  /**
+   * One of the engine's own writes failed for want of space or permission (WRITE_TROUBLE). The
+   * queue pauses with the reason, as a resource pause: the engine lifts it once a write probe
+   * succeeds and free space is back (resources.ts). An ENOSPC during a run is evidence that the run
+   * met a full disk (disk_full, no attempt used). Logged once a minute, not on every tick.
+   */
+  private writeFailed(what: string, e: unknown): void {
+    const code = writeTroubleOf(e) ?? 'EIO';
+    const message = `${what}: ${(e as Error).message}`;
+    if (this.run && (code === 'ENOSPC' || code === 'EDQUOT')) this.run.diskFullSeen ??= message;
+    const reason = `${RESOURCE_PAUSE_PREFIX}the engine cannot write to the queue root (${code}: ${message}); nothing is lost, and the queue resumes by itself once writes succeed again`;
+    // A person's pause stays theirs; a resource pause is replaced by the newer reason.
+    if (!this.state.paused || isResourcePause(this.state)) this.state = withPause(this.state, reason);
+    const now = performance.now();
+    if (this.lastWriteTrouble.message === message && now - this.lastWriteTrouble.at < 60_000) return;
+    this.lastWriteTrouble = { message, at: now };
+    this.log.error(`${message} (${code}): the queue is paused until writes succeed again`);
   }
 
   private refreshConfig(): void {
@@ -523,7 +563,9 @@ export class Engine extends EventEmitter {
           this.kick(0);
         }
       } catch (e) {
-        this.log.warn(`inbox/${f.name}: not taken yet: ${(e as Error).message}`);
+        // Left in the inbox (admit undoes its staging) and tried again at the next scan.
+        if (writeTroubleOf(e)) this.writeFailed(`inbox/${f.name}: not taken yet`, e);
+        else this.log.warn(`inbox/${f.name}: not taken yet: ${(e as Error).message}`);
       }
     }
   }
@@ -637,7 +679,15 @@ export class Engine extends EventEmitter {
       }
       return;
     }
-    this.finishRun(run);
+    try {
+      this.finishRun(run);
+    } catch (e) {
+      // A full or read-only disk while settling: the run stays unsettled and is settled again on
+      // the next tick (each step is idempotent: the snapshot is found by run id, a dataset already
+      // moved is not moved again, the ledger skips a run id it has); meanwhile the queue pauses.
+      if (!writeTroubleOf(e)) throw e;
+      this.writeFailed(`cannot settle run ${run.record.runId}`, e);
+    }
   }
 
   private finishRun(run: RunHandle): void {
@@ -653,6 +703,7 @@ export class Engine extends EventEmitter {
     const t0 = performance.now();
     let snapshotMs = 0;
     let c = classifyEnd({
+      diskFull: this.diskFullEvidence(run),
       progress: run.progress,
       exit: run.exit ?? null,
       action: rec.action,
@@ -721,6 +772,23 @@ export class Engine extends EventEmitter {
     this.log.info(`run ${rec.runId} (${rec.dataset}, attempt ${rec.attempt}) ended: ${c.kind}: ${c.message} → ${where}${retry} [settled in ${(performance.now() - t0).toFixed(1)} ms, snapshot ${snapshotMs.toFixed(1)} ms]`);
   }
 
+  /**
+   * What the engine saw of a full disk for this run: an ENOSPC of its own writes (state.json, its
+   * log) since the run started, or free space under disk.minFreeGiB (at least 1 MiB) now. A trainer
+   * on a full disk often cannot say so itself: its trainer.log and exit.json are on that disk.
+   */
+  private diskFullEvidence(run: RunHandle): string | null {
+    if (run.diskFullSeen) return run.diskFullSeen;
+    const lw = this.log.lastWriteError;
+    if (lw && (lw.code === 'ENOSPC' || lw.code === 'EDQUOT') && lw.at >= Date.parse(run.record.startedAt)) return `the engine's log could not be written: ${lw.message}`;
+    try {
+      const free = diskFacts(this.paths.root).freeBytes;
+      const min = Math.max(this.config.disk.minFreeGiB * 2 ** 30, 2 ** 20);
+      if (free < min) return `${(free / 2 ** 20).toFixed(1)} MiB free on the queue root at the end of the run, under ${(min / 2 ** 20).toFixed(1)} MiB`;
+    } catch { /* unknown */ }
+    return null;
+  }
+
   private maybeStartRun(): void {
     // A consolidation pending or merging holds the queue: the next run trains on its result.
     if (this.run || this.state.current || this.state.consolidation) return;
@@ -761,6 +829,11 @@ export class Engine extends EventEmitter {
     try {
       name = moveDataset(this.paths, 'queue', 'processing', next.name, next.meta);
     } catch (e) {
+      if (writeTroubleOf(e)) {
+        this.writeFailed(`cannot move queue/${next.name} to processing/`, e);
+        this.save();
+        return;
+      }
       this.state = withPause(this.state, `cannot move queue/${next.name} to processing/: ${(e as Error).message} (fix it, then resume)`);
       this.fail(`cannot start ${next.name}: ${(e as Error).message}; the queue is paused`);
       return;
@@ -788,6 +861,12 @@ export class Engine extends EventEmitter {
     } catch (e) {
       // A full disk, typically: put the dataset back and pause rather than fail it or spin.
       try { moveDataset(this.paths, 'processing', 'queue', name); } catch { /* recovery at the next start puts it back */ }
+      if (writeTroubleOf(e)) {
+        // Space or permission: a resource pause, lifted by itself once writes succeed again.
+        this.writeFailed(`cannot prepare run ${runId} for ${name}`, e);
+        this.save();
+        return;
+      }
       this.state = withPause(this.state, `cannot prepare run ${runId}: ${(e as Error).message} (free space or fix permissions, then resume)`);
       this.fail(`cannot prepare run ${runId} for ${name}: ${(e as Error).message}; the queue is paused`);
       return;

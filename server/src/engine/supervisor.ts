@@ -41,6 +41,8 @@ export class RunHandle {
   spawnError: string | undefined;
   /** Monotonic ms after which the group gets SIGKILL (set by a stop now). */
   killDeadline: number | undefined;
+  /** The first ENOSPC/EDQUOT of the engine's own writes while this run trained (evidence for disk_full). */
+  diskFullSeen: string | undefined;
   /** Called once when a spawned trainer exits (or fails to spawn), so the engine need not wait for its next tick. */
   onExit: (() => void) | undefined;
 
