@@ -340,12 +340,16 @@ export class Engine extends EventEmitter {
     const code = writeTroubleOf(e) ?? 'EIO';
     const message = `${what}: ${(e as Error).message}`;
     if (this.run && (code === 'ENOSPC' || code === 'EDQUOT')) this.run.diskFullSeen ??= message;
+    else if (this.run) this.run.unwritableSeen ??= `${message} (${code})`;
+    // The same trouble again (a temporary file's name differs each time): the reason and the log
+    // line stay as they are, for a minute.
+    const key = `${what} (${code})`;
+    const now = performance.now();
+    if (this.lastWriteTrouble.message === key && now - this.lastWriteTrouble.at < 60_000 && this.state.paused) return;
+    this.lastWriteTrouble = { message: key, at: now };
     const reason = `${RESOURCE_PAUSE_PREFIX}the engine cannot write to the queue root (${code}: ${message}); nothing is lost, and the queue resumes by itself once writes succeed again`;
     // A person's pause stays theirs; a resource pause is replaced by the newer reason.
     if (!this.state.paused || isResourcePause(this.state)) this.state = withPause(this.state, reason);
-    const now = performance.now();
-    if (this.lastWriteTrouble.message === message && now - this.lastWriteTrouble.at < 60_000) return;
-    this.lastWriteTrouble = { message, at: now };
     this.log.error(`${message} (${code}): the queue is paused until writes succeed again`);
   }
 
@@ -687,6 +691,8 @@ export class Engine extends EventEmitter {
       // moved is not moved again, the ledger skips a run id it has); meanwhile the queue pauses.
       if (!writeTroubleOf(e)) throw e;
       this.writeFailed(`cannot settle run ${run.record.runId}`, e);
+      // Recorded where state.json can still be written (only a folder of the root is read-only).
+      this.save();
     }
   }
 
@@ -704,6 +710,7 @@ export class Engine extends EventEmitter {
     let snapshotMs = 0;
     let c = classifyEnd({
       diskFull: this.diskFullEvidence(run),
+      diskUnwritable: run.unwritableSeen ?? null,
       progress: run.progress,
       exit: run.exit ?? null,
       action: rec.action,

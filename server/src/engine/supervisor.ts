@@ -43,6 +43,8 @@ export class RunHandle {
   killDeadline: number | undefined;
   /** The first ENOSPC/EDQUOT of the engine's own writes while this run trained (evidence for disk_full). */
   diskFullSeen: string | undefined;
+  /** The first EROFS/EACCES/EPERM of the engine's own writes while this run trained (evidence for disk_unwritable). */
+  unwritableSeen: string | undefined;
   /** Called once when a spawned trainer exits (or fails to spawn), so the engine need not wait for its next tick. */
   onExit: (() => void) | undefined;
 
