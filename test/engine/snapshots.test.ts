@@ -154,6 +154,21 @@ describe('rollback', () => {
 });
 
 describe('verification at start', () => {
+  it('a torn or garbage current.json is rebuilt from the newest verified snapshot, the bad file kept aside', () => {
+    const { p, mk } = snapshotRoot('lq-current-');
+    const [, s2] = [mk(1), mk(2)];
+    setCurrent(p, s2);
+    verifySnapshotsAtStart(p, new Date(Date.UTC(2026, 0, 9)));
+    for (const bad of ['', '{"snapshot":"', 'garbage \u0000']) {
+      writeFileSync(p.current, bad);
+      const msgs = verifySnapshotsAtStart(p, new Date(Date.UTC(2026, 0, 10)));
+      assert.ok(msgs.some((m) => /current\.json was unreadable .* rebuilt as snapshot/.test(m)), msgs.join('\n'));
+      assert.equal(readCurrent(p)?.snapshot, s2, JSON.stringify(bad));
+    }
+    assert.ok(readdirSync(p.root).some((n) => n.startsWith('current.json.corrupt-')));
+  });
+
+
   it('hashes again only the current snapshot and those whose files changed; a quiet tamper is caught before use', () => {
     const { p, mk } = snapshotRoot('lq-verify-');
     const [s1, s2, s3] = [mk(1), mk(2), mk(3)];

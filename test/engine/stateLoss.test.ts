@@ -115,4 +115,27 @@ describe('state.json lost', { concurrency: true }, () => {
       await cleanup(ws, daemons);
     }
   });
+  it('a garbled sidecar is rebuilt with its attempts counted from runs/', T, async () => {
+    // A 30 s back-off holds the dataset after its first crash, while the sidecar is garbled.
+    const ws = makeWorkspace({ queue: { maxAttempts: 2, retryBackoffSeconds: 30 } });
+    const daemons: Daemon[] = [];
+    try {
+      const d1 = startDaemon(ws);
+      daemons.push(d1);
+      drop(ws, 's__crash.jsonl', GOOD('s'));
+      await waitFor('the first crash', () => state(ws).history.length === 1 && datasets(ws, 'queue').length === 1, 30_000, d1.output);
+      d1.child.kill('SIGKILL');
+      await d1.exited;
+      writeFileSync(join(ws.root, 'queue', 's__crash.jsonl.meta.json'), '{"priority":0,"attem');
+      const d2 = startDaemon(ws);
+      daemons.push(d2);
+      await waitFor('the dataset to fail', () => datasets(ws, 'failed').length === 1, 30_000, d2.output);
+      assert.match(d2.output(), /its sidecar was unreadable .* 1 attempt\(s\) counted from runs\//);
+      assert.equal(runDirs(ws).length, 2, 'maxAttempts runs, not one more');
+      assert.equal(readJson<{ attempts: number }>(join(ws.root, 'failed', 's__crash.jsonl.reason.json')).attempts, 2);
+      assertInventory(ws);
+    } finally {
+      await cleanup(ws, daemons);
+    }
+  });
 });

@@ -6,10 +6,10 @@
  */
 import { EventEmitter } from 'node:events';
 import { watch, type FSWatcher } from 'node:fs';
-import { mkdirSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { resolveTrainerExecutable } from '../config/diagnostics';
 import { hyperparametersFor } from '../config/hyperparameters';
 import { loadConfig, validateOptionsFrom, ConfigStore } from '../config/load';
@@ -23,7 +23,7 @@ import { holderAlive, myLockRecord, readLock, release, stillOwner, tryAcquire, t
 import { EngineLog } from './log';
 import { ledgerPath, ledgerRecordFor, LedgerWriter } from './ledger';
 import { diskFacts, isResourcePause, ResourceGate, type ResourceEnv } from './resources';
-import { ensureLayout, rootPaths, type RootPaths } from './paths';
+import { DATASET_FOLDERS, ensureLayout, META_SUFFIX, rootPaths, type RootPaths } from './paths';
 import { findProcessesByJob, isProcessAlive, killRun } from './proc';
 import { attemptsFromRuns, liveRunProcesses, markNotStarted, runsOnDisk } from './runRecords';
 import { loadState, peekState, saveState } from './state';
@@ -33,7 +33,7 @@ import { Consolidator, rollbackLive } from './consolidate';
 import { chooseCheckpoint } from './checkpoints';
 import { baseIdFromPath, modelsDir } from './models';
 import { blockedBecause, decideAfterEnd, maxBackoffMs, pickNext, RESOURCE_PAUSE_PREFIX, withApplied, withError, withHistory, withPause, withResume, withStop } from './transitions';
-import type { Command, EngineState, RunRecord } from './types';
+import type { Command, DatasetMeta, EngineState, RunRecord } from './types';
 
 export interface EngineOptions {
   readonly configFile: string;
@@ -395,6 +395,7 @@ export class Engine extends EventEmitter {
     const staged = recoverStaged(this.paths);
     if (staged) this.log.warn(`${staged} half-taken file(s) from a crash undone`);
     for (const m of repairPairs(this.paths)) this.log.warn(m);
+    for (const m of this.repairUnreadableSidecars()) this.log.warn(m);
     // Snapshots are hashed again; a corrupt one is moved aside and current.json falls back (snapshots.ts).
     for (const m of verifySnapshotsAtStart(this.paths)) {
       this.log.warn(m);
@@ -486,6 +487,39 @@ export class Engine extends EventEmitter {
       this.run = RunHandle.settled(record);
       this.log.info(`run ${record.runId} (${record.dataset}) ended while no engine was watching, and state.json did not know it: settling it from runs/`);
     }
+  }
+
+  /**
+   * A sidecar that exists but does not read as one (torn, garbage): kept aside, and a new one
+   * written from the dataset itself (size, sha256) with its attempts counted from runs/ (every
+   * settled run of that name with a retryable end: when it was admitted is not known any more, so
+   * the count errs on the side of fewer tries). Without this the dataset would train with zero
+   * attempts again.
+   */
+  private repairUnreadableSidecars(): string[] {
+    const out: string[] = [];
+    let runs: ReturnType<typeof runsOnDisk> | undefined;
+    for (const f of DATASET_FOLDERS) {
+      for (const name of listDatasets(this.paths[f])) {
+        const file = metaPath(this.paths[f], name);
+        if (!existsSync(file)) continue; // repairPairs' case
+        const m = readJsonQuiet<Partial<DatasetMeta>>(file);
+        if (m && typeof m === 'object' && typeof m.attempts === 'number' && typeof m.priority === 'number' && typeof m.added === 'string') continue;
+        try {
+          runs ??= runsOnDisk(this.paths);
+          const aside = join(this.paths[f], `.${name}${META_SUFFIX}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+          renameSync(file, aside);
+          const data = readFileSync(join(this.paths[f], name));
+          const st = statSync(join(this.paths[f], name));
+          const attempts = attemptsFromRuns(runs, name, '');
+          writeMeta(this.paths[f], name, { priority: 0, attempts, added: new Date(st.mtimeMs).toISOString(), sha256: createHash('sha256').update(data).digest('hex'), size: data.length, examples: 0 });
+          out.push(`${f}/${name}: its sidecar was unreadable (kept aside as ${basename(aside)}); a new one written, ${attempts} attempt(s) counted from runs/`);
+        } catch (e) {
+          out.push(`${f}/${name}: its sidecar is unreadable and could not be rebuilt: ${(e as Error).message}`);
+        }
+      }
+    }
+    return out;
   }
 
   /**

@@ -20,7 +20,7 @@ import { createHash } from 'node:crypto';
 import { basename, join, relative, sep } from 'node:path';
 import { checkAdapter, type AdapterReport } from './adapterCheck';
 import { fsyncDir, fsyncFile, readJsonQuiet, writeJsonAtomic } from './atomic';
-import { baseIdFromPath, modelDir, type LineageDataset } from './models';
+import { baseIdFromPath, listModels, modelDir, type LineageDataset } from './models';
 import type { RootPaths } from './paths';
 
 export const MANIFEST = 'manifest.json';
@@ -396,6 +396,7 @@ export function verifySnapshotsAtStart(p: RootPaths, now: Date = new Date()): st
     }
   }
   if (Object.keys(updates).length) recordVerified(p, updates);
+  if (existsSync(p.current) && !readCurrent(p)) msgs.push(rebuildCurrent(p, bad, now));
   const cur = readCurrent(p);
   if (cur?.snapshot && (bad.has(cur.snapshot) || !existsSync(join(dir, cur.snapshot, MANIFEST)))) {
     // Only a snapshot trained on the live base fits it: after a consolidation, falling back to one of
@@ -409,6 +410,25 @@ export function verifySnapshotsAtStart(p: RootPaths, now: Date = new Date()): st
     msgs.push(note);
   }
   return msgs;
+}
+
+/**
+ * current.json exists but does not read (torn, garbage): it is a pointer the folders can give back.
+ * The newest of the verified snapshots and the consolidated models becomes current (a snapshot with
+ * the base it was trained on; a model newer than every snapshot with no adapter), the bad file kept
+ * aside as current.json.corrupt-<time>. Without this the next run would start from the bare base
+ * model, and done/ would no longer be in the live adapter.
+ */
+function rebuildCurrent(p: RootPaths, bad: ReadonlySet<string>, now: Date): string {
+  const aside = `${p.current}.corrupt-${stamp(now)}`;
+  try { renameSync(p.current, aside); } catch { /* replaced below anyway */ }
+  const snap = listSnapshots(p).find((x) => x.verified === true && !bad.has(x.id));
+  const model = listModels(p).sort((a, b) => (b.created ?? '').localeCompare(a.created ?? ''))[0];
+  const modelNewer = model && (!snap || (model.created ?? '') > (snap.created ?? ''));
+  const note = `current.json was unreadable (kept aside as ${basename(aside)}): rebuilt as ${modelNewer ? `models/${model.id} with no adapter` : snap ? `snapshot ${snap.id}` : 'the base model'}, the newest verified (${now.toISOString()})`;
+  if (modelNewer) setCurrent(p, null, note, now, model.id);
+  else setCurrent(p, snap?.id ?? null, note, now, snap?.base ?? null);
+  return note;
 }
 
 /** Makes a snapshot current after verifying it again (`rollback`). */
