@@ -7,7 +7,7 @@
 import { EventEmitter } from 'node:events';
 import { watch, type FSWatcher } from 'node:fs';
 import { existsSync, mkdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join, resolve, sep } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createHash, randomBytes } from 'node:crypto';
 import { resolveTrainerExecutable } from '../config/diagnostics';
@@ -28,10 +28,10 @@ import { findProcessesByJob, isProcessAlive, killRun } from './proc';
 import { attemptsFromRuns, liveRunProcesses, markNotStarted, runsOnDisk } from './runRecords';
 import { loadState, peekState, saveState } from './state';
 import { logTail, RunHandle } from './supervisor';
-import { currentAdapter, liveBase, snapshotAfterSuccess, snapshotsDir, verifySnapshotsAtStart } from './snapshots';
+import { currentAdapter, isFallbackNote, liveBase, readCurrent, readManifest, snapshotAfterSuccess, snapshotsDir, verifySnapshotsAtStart } from './snapshots';
 import { Consolidator, rollbackLive } from './consolidate';
 import { chooseCheckpoint } from './checkpoints';
-import { baseIdFromPath, modelsDir } from './models';
+import { baseIdFromPath, modelsDir, readModelManifest } from './models';
 import { blockedBecause, decideAfterEnd, maxBackoffMs, pickNext, RESOURCE_PAUSE_PREFIX, withApplied, withError, withHistory, withPause, withResume, withStop } from './transitions';
 import type { Command, DatasetMeta, EngineState, RunRecord } from './types';
 
@@ -397,10 +397,13 @@ export class Engine extends EventEmitter {
     for (const m of repairPairs(this.paths)) this.log.warn(m);
     for (const m of this.repairUnreadableSidecars()) this.log.warn(m);
     // Snapshots are hashed again; a corrupt one is moved aside and current.json falls back (snapshots.ts).
+    let fellBack = false;
     for (const m of verifySnapshotsAtStart(this.paths)) {
       this.log.warn(m);
       if (/current snapshot/.test(m)) this.state = withError(this.state, m, new Date());
+      if (isFallbackNote(m)) fellBack = true;
     }
+    if (fellBack) this.requeueOutsideLineage();
     // Merge leftovers removed, models checked, a merge in progress adopted or settled (consolidate.ts).
     const models = this.consolidator.recover();
     for (const m of models.log) this.log.warn(m);
@@ -486,6 +489,40 @@ export class Engine extends EventEmitter {
     } else {
       this.run = RunHandle.settled(record);
       this.log.info(`run ${record.runId} (${record.dataset}) ended while no engine was watching, and state.json did not know it: settling it from runs/`);
+    }
+  }
+
+  /**
+   * After the live adapter fell back (its snapshot damaged or gone, or current.json rebuilt), the
+   * datasets of done/ whose training the live adapter no longer holds go back to the queue, so that
+   * done/ keeps meaning "in the live adapter" (issue #14). The live adapter's datasets are its
+   * snapshot's lineage and, after a consolidation, the live model's datasets. A snapshot from before
+   * lineage was recorded cannot say: nothing moves then. A rollback by a person is not a fall-back
+   * and moves nothing (undoing a batch is its point).
+   */
+  private requeueOutsideLineage(): void {
+    const p = this.paths;
+    const cur = readCurrent(p);
+    const held = new Set<string>();
+    if (cur?.snapshot) {
+      const m = readManifest(join(snapshotsDir(p), cur.snapshot));
+      if (!m?.lineage) {
+        this.log.warn(`snapshot ${cur.snapshot} records no lineage: done/ is left as it is`);
+        return;
+      }
+      for (const l of m.lineage) if (l.sha256) held.add(l.sha256);
+    }
+    if (cur?.base) for (const l of readModelManifest(p, cur.base)?.datasets ?? []) if (l.sha256) held.add(l.sha256);
+    for (const name of listDatasets(p.done)) {
+      try {
+        const meta = readMeta(p.done, name);
+        const sha = meta?.sha256 || createHash('sha256').update(readFileSync(join(p.done, name))).digest('hex');
+        if (held.has(sha)) continue;
+        const to = moveDataset(p, 'done', 'queue', name, { ...(meta ?? { priority: 0, attempts: 0, added: new Date().toISOString(), sha256: sha, size: 0, examples: 0 }), interrupted: false, resumeFrom: null, notBefore: null });
+        this.log.warn(`done/${name} is not in the live adapter any more (${cur?.snapshot ? `snapshot ${cur.snapshot}` : 'no adapter'}${cur?.base ? ` on models/${cur.base}` : ''}): back in the queue as ${to}, to be trained again`);
+      } catch (e) {
+        this.log.error(`done/${name}: could not be put back in the queue: ${(e as Error).message}`);
+      }
     }
   }
 
@@ -757,6 +794,10 @@ export class Engine extends EventEmitter {
     const meta = readMeta(this.paths.processing, rec.dataset);
     const inProcessing = listDatasets(this.paths.processing).includes(rec.dataset);
     let snapshotMade = false;
+    // The live adapter fell back while the run trained (its snapshot damaged, found at a restart):
+    // the run's adapter continues one the live adapter does not hold, so it is kept aside as a
+    // snapshot and the dataset trains again on the live one (done/ means "in the live adapter").
+    let liveFellBack = false;
     if (c.kind === 'success') {
       // The snapshot comes before the dataset moves, so done/ always means "in the live adapter":
       // an adapter the checks reject (or a snapshot a full disk cuts short) keeps the dataset at
@@ -774,8 +815,9 @@ export class Engine extends EventEmitter {
       snapshotMs = performance.now() - ts;
       snapshotMade = snap.current !== undefined;
       if (snap.pause) c = { kind: saysDiskFull(snap.pause) ? 'disk_full' : 'bad_adapter', message: snap.pause };
+      else if (!snapshotMade && isFallbackNote(readCurrent(this.paths)?.note)) liveFellBack = true;
     }
-    const decision = decideAfterEnd(c.kind, meta ?? { priority: 0, attempts: rec.attempt - 1, added: rec.startedAt, sha256: '', size: 0, examples: 0 }, {
+    let decision = decideAfterEnd(c.kind, meta ?? { priority: 0, attempts: rec.attempt - 1, added: rec.startedAt, sha256: '', size: 0, examples: 0 }, {
       maxAttempts: this.config.queue.maxAttempts,
       retryBackoffSeconds: this.config.queue.retryBackoffSeconds,
       // A rejected adapter is trained again from the start (its checkpoints lead to the same adapter).
@@ -785,6 +827,10 @@ export class Engine extends EventEmitter {
       message: c.message,
     });
     if (c.kind === 'bad_adapter') decision.meta.resumeFrom = null;
+    if (liveFellBack) {
+      decision = { outcome: 'queue', meta: { ...decision.meta, interrupted: true, resumeFrom: null, notBefore: null } };
+      this.log.warn(`run ${rec.runId} (${rec.dataset}) continued an adapter the live one no longer holds (${readCurrent(this.paths)?.note ?? ''}): its snapshot is kept aside and the dataset trains again`);
+    }
     let where: string = decision.outcome;
     if (inProcessing) {
       const reason = decision.outcome === 'failed'

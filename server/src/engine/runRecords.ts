@@ -8,7 +8,7 @@
  * nor start a second trainer.
  */
 import { readdirSync, statSync } from 'node:fs';
-import { basename, join, sep } from 'node:path';
+import { basename, join } from 'node:path';
 import { RETRYABLE_END_KINDS, isEndKind } from '../../../common/endKinds';
 import { readJsonQuiet, writeJsonAtomic } from './atomic';
 import { exitRecordPath, readExitRecord } from './exitRecord';
@@ -97,9 +97,4 @@ export function attemptsFromRuns(runs: readonly RunOnDisk[], name: string, since
 /** Marks a run that was prepared but never started, so no later recovery takes it for an unsettled one. */
 export function markNotStarted(run: Pick<RunOnDisk, 'runDir'>, now: Date = new Date()): void {
   writeJsonAtomic(join(run.runDir, END_RECORD), { notStarted: true, outcome: 'queue', at: now.toISOString(), message: 'prepared but never started (the engine stopped in between): not an attempt' });
-}
-
-/** Whether a job path lies under this root's runs/ (a trainer of this queue root). */
-export function isJobOfRoot(p: RootPaths, jobPath: string): boolean {
-  return jobPath.startsWith(p.runs + sep);
 }

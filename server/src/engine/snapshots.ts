@@ -431,6 +431,14 @@ function rebuildCurrent(p: RootPaths, bad: ReadonlySet<string>, now: Date): stri
   return note;
 }
 
+/**
+ * Whether current.json's note says the engine itself moved the live adapter (a damaged current
+ * snapshot, a rebuilt current.json), as opposed to a person (rollback) or a consolidation.
+ */
+export function isFallbackNote(note: string | null | undefined): boolean {
+  return /^current snapshot .* (is corrupt|is missing)|^current\.json was unreadable/.test(note ?? '');
+}
+
 /** Makes a snapshot current after verifying it again (`rollback`). */
 export function rollbackTo(p: RootPaths, id: string, runInProgress = false, now: Date = new Date()): { ok: boolean; message: string } {
   const s = listSnapshots(p).find((x) => x.id === id || x.runId === id);
