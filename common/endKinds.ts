@@ -39,6 +39,12 @@ export const END_KINDS = {
   crash: { after: 'retry', trainerError: 'other', words: 'the trainer crashed' },
   hang: { after: 'retry', trainerError: null, words: 'the trainer hung' },
   disk_full: { after: 'resourcePause', trainerError: null, words: 'the disk filled up' },
+  // The queue root became read-only or unwritable while the run trained (EROFS, EACCES on the
+  // engine's own writes, or EROFS in trainer.log): not the data's fault either.
+  disk_unwritable: { after: 'resourcePause', trainerError: null, words: 'the queue root became unwritable' },
+  // The trainer said done, but its adapter failed the snapshot checks (it does not fit the base
+  // model, a copy that does not read back): not in the live adapter, so not done/ (issue #14).
+  bad_adapter: { after: 'pause', trainerError: null, words: 'the adapter failed the snapshot checks' },
 } as const satisfies Record<string, EndKindInfo>;
 
 /** Every way a run ends. */

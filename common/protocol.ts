@@ -102,6 +102,8 @@ export interface QueueStatusView {
   } | null;
   readonly queue: readonly { readonly name: string; readonly priority: number; readonly attempts: number; readonly examples: number; readonly size: number }[];
   readonly inbox: readonly string[];
+  /** Inbox entries that will not be taken as they are, with why (absent from older servers). */
+  readonly inboxNotTaken?: readonly { readonly name: string; readonly why: string }[];
   readonly failed: readonly { readonly name: string; readonly kind: string; readonly message: string }[];
   readonly done: number;
   readonly lastErrors: readonly { readonly at: string; readonly message: string }[];

@@ -12,6 +12,8 @@ bash scripts/setup-python.sh
 .venv/bin/python scripts/make_tiny_model.py .cache/tiny-model
 echo "==> node tests"
 node --test --test-reporter=spec --test-reporter-destination=stdout out/test/
+echo "==> the fault campaign (issue #14): fixed seed, a few minutes (LQ_FAULTS_SECONDS, LQ_FAULTS_SEED to change)"
+LQ_FAULTS=1 node --test --test-reporter=spec --test-reporter-destination=stdout out/test/faults/campaign.js
 echo "==> end-to-end tests in a real VS Code (code-server + Chromium)"
 bash scripts/setup-e2e.sh
 npm run --silent package > /dev/null

@@ -45,7 +45,17 @@ export function queueTree(engine: 'owner' | 'follower' | 'off', why: string | un
       description: `priority ${q.priority} · ${plural(q.examples, 'example')} · ${size(q.size)}${q.attempts ? ` · ${plural(q.attempts, 'attempt')}` : ''}`,
     })),
   });
-  if (s.inbox.length) groups.push({ id: 'inbox', label: `Inbox (${s.inbox.length})`, kind: 'group', children: s.inbox.map((n) => ({ id: `inbox/${n}`, label: n, description: 'waiting to be complete and validated', kind: 'inbox', name: n })) });
+  const notTaken = s.inboxNotTaken ?? [];
+  if (s.inbox.length || notTaken.length) {
+    groups.push({
+      id: 'inbox', label: `Inbox (${s.inbox.length + notTaken.length})`, kind: 'group',
+      children: [
+        ...s.inbox.map((n) => ({ id: `inbox/${n}`, label: n, description: 'waiting to be complete and validated', kind: 'inbox' as const, name: n })),
+        // Entries the engine will not take as they are, with why (issue #14: none may sit there unexplained).
+        ...notTaken.map((e) => ({ id: `inbox/${e.name}`, label: e.name, description: `not taken: ${e.why}`, tooltip: e.why, kind: 'inbox' as const, name: e.name })),
+      ],
+    });
+  }
   groups.push({
     id: 'failed', label: `Failed (${s.failed.length})`, kind: 'group',
     children: s.failed.map((f) => ({ id: `failed/${f.name}`, label: f.name, description: f.kind, tooltip: f.message, kind: 'failed', name: f.name })),

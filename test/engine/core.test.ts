@@ -153,7 +153,7 @@ describe('the end-kind table', () => {
     const outcomes = Object.fromEntries(END_KIND_NAMES.map((k) => [k, decideAfterEnd(k, meta(), opts).outcome]));
     assert.deepEqual(outcomes, {
       success: 'done', stopped: 'queue', nan_loss: 'queue', cuda_oom: 'queue', gpu_unavailable: 'queue', data: 'failed',
-      config: 'queue', killed: 'queue', crash: 'queue', hang: 'queue', disk_full: 'queue',
+      config: 'queue', killed: 'queue', crash: 'queue', hang: 'queue', disk_full: 'queue', disk_unwritable: 'queue', bad_adapter: 'queue',
     });
     assert.deepEqual([...RETRYABLE_END_KINDS].sort(), ['crash', 'cuda_oom', 'hang', 'killed', 'nan_loss']);
     assert.deepEqual(TRAINER_ERROR_KINDS, ['nan_loss', 'cuda_oom', 'gpu_unavailable', 'data', 'config', 'other']);

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, renameSync, rmSync, utimesSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, renameSync, rmSync, symlinkSync, utimesSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { metaPath, SidecarCache, writeMeta } from '../../server/src/engine/datasets';
@@ -192,6 +192,45 @@ describe('intake in the daemon', () => {
       assertInventory(ws);
     } finally {
       h.child.kill();
+      await cleanup(ws, [d]);
+    }
+  });
+});
+
+describe('inbox entries not taken (issue #14)', () => {
+  it('each is reported once in the log and listed by status with why; a hidden name too', T, async () => {
+    const ws = makeWorkspace({ queue: { intakeStableSeconds: 0 } });
+    const d = startDaemon(ws);
+    try {
+      await waitFor('the daemon to own the root', () => /owner of/.test(d.output()), 30_000, d.output);
+      const inboxDir = join(ws.root, 'inbox');
+      const outside = join(ws.dir, 'outside.jsonl');
+      writeFileSync(outside, GOOD('out'));
+      // Renamed in, like a drop: "..dotdot.jsonl" was left there silently before.
+      writeFileSync(join(ws.dir, 'dd'), GOOD('dd'));
+      renameSync(join(ws.dir, 'dd'), join(inboxDir, '..dotdot.jsonl'));
+      writeFileSync(join(inboxDir, 'notes.txt'), 'n\n');
+      writeFileSync(join(inboxDir, 'big.jsonl.part'), GOOD('part'));
+      mkdirSync(join(inboxDir, 'folder.jsonl'));
+      symlinkSync(outside, join(inboxDir, 'out.jsonl'));
+      symlinkSync(join(ws.dir, 'nowhere.jsonl'), join(inboxDir, 'dangling.jsonl'));
+      drop(ws, 'ok.jsonl', GOOD('ok'));
+      const names = ['..dotdot.jsonl', 'big.jsonl.part', 'dangling.jsonl', 'folder.jsonl', 'notes.txt', 'out.jsonl'];
+      const lines = (n: string): number => d.output().split('\n').filter((l) => l.includes(`inbox/${n}: not taken: `)).length;
+      // Hidden and partial names are reported once they stayed 5 s (a writer's temporary file is renamed sooner).
+      await waitFor('a log line for each', () => names.every((n) => lines(n) >= 1), 30_000, d.output);
+      await sleep(1500); // more scans: still once each
+      for (const n of names) assert.equal(lines(n), 1, `${n} reported once`);
+      assert.match(d.output(), /inbox\/\.\.dotdot\.jsonl: not taken: its name starts with a dot/);
+      assert.match(d.output(), /inbox\/dangling\.jsonl: not taken: a symlink whose target does not exist/);
+      const st = JSON.parse((await lq(ws, ['status', '--format', 'json'])).stdout) as { inbox: string[]; inboxNotTaken: { name: string; why: string }[] };
+      assert.deepEqual(st.inboxNotTaken.map((e) => e.name), names);
+      assert.deepEqual(st.inbox, []);
+      assert.ok(st.inboxNotTaken.every((e) => e.why.length > 10), JSON.stringify(st.inboxNotTaken));
+      const text = (await lq(ws, ['status'])).stdout;
+      assert.match(text, /inbox, not taken: 6\n {2}"\.\.dotdot\.jsonl": its name starts with a dot/);
+      assert.ok(['queue', 'processing', 'done'].some((f) => datasets(ws, f).includes('ok.jsonl')), 'a good file beside them is taken');
+    } finally {
       await cleanup(ws, [d]);
     }
   });

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { classifyEnd } from '../../server/src/engine/classify';
@@ -144,6 +144,19 @@ describe('disk full during a run', () => {
     assert.equal(d.meta.resumeFrom, '/ck/5');
     assert.ok(d.pause!.startsWith(RESOURCE_PAUSE_PREFIX));
   });
+
+  it('a silent trainer on a disk the engine saw full is disk_full, not crash; a SIGKILL stays killed', () => {
+    const facts = { progress: emptyProgress(), exit: { code: 1, signal: null }, action: null, oomKills: 0, hangTimeoutSeconds: 60, logTail: '' };
+    assert.equal(classifyEnd(facts).kind, 'crash');
+    const seen = classifyEnd({ ...facts, diskFull: '0.0 MiB free on the queue root at the end of the run, under 1.0 MiB' });
+    assert.equal(seen.kind, 'disk_full');
+    assert.match(seen.message, /0\.0 MiB free/);
+    const withOther = applyEvents(emptyProgress(), [{ type: 'error', kind: 'other', message: 'write failed' }]);
+    assert.equal(classifyEnd({ ...facts, progress: withOther, diskFull: 'ENOSPC' }).kind, 'disk_full');
+    const nan = applyEvents(emptyProgress(), [{ type: 'error', kind: 'nan_loss', message: 'NaN' }]);
+    assert.equal(classifyEnd({ ...facts, progress: nan, diskFull: 'ENOSPC' }).kind, 'nan_loss', 'a named failure keeps its name');
+    assert.equal(classifyEnd({ ...facts, exit: { code: null, signal: 'SIGKILL' }, diskFull: 'ENOSPC' }).kind, 'killed');
+  });
 });
 
 // ---- the daemon ----------------------------------------------------------------------------------
@@ -248,6 +261,49 @@ process.exit(1);
       assert.deepEqual(state(ws).history.map((h) => h.kind), ['disk_full', 'success']);
       assert.deepEqual(readLedger(join(ws.root, 'ledger.jsonl')).records.map((r) => r.outcome), ['disk_full', 'success']);
       assert.match(logText(ws.root), /resources are back/);
+    } finally {
+      await cleanup(ws, daemons);
+      spawnSync('umount', ['-l', ws.root]);
+    }
+  });
+  it('a disk filled by another process while the trainer runs (trainer dies silent, no exit.json): disk_full, no attempt, paused, resumes by itself; no tick error', { timeout: 120_000 }, async (t) => {
+    const ws = makeWorkspace({ disk: { recheckSeconds: 1 }, env: { TRAINER_DOUBLE_MODE: 'slow', TRAINER_DOUBLE_SLOW_MS: '30', TRAINER_DOUBLE_STEPS: '6', TRAINER_DOUBLE_HOLD_AT: '3' } });
+    mkdirSync(ws.root, { recursive: true });
+    const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=30m', 'tmpfs', ws.root], { encoding: 'utf8' });
+    if (m.status !== 0) {
+      t.skip(`cannot mount a tmpfs here (needs root or CAP_SYS_ADMIN): ${(m.stderr || m.error?.message || '').trim()}`);
+      return;
+    }
+    const daemons: Daemon[] = [];
+    const ballast = join(ws.root, 'ballast.bin');
+    try {
+      const d = startDaemon(ws);
+      daemons.push(d);
+      drop(ws, 'x.jsonl', GOOD('full'));
+      const runId = await waitFor('the run', () => readdirSync(join(ws.root, 'runs'))[0], 30_000, d.output);
+      await waitFor('step 3', () => readFileSync(join(ws.root, 'runs', runId, 'events.jsonl'), 'utf8').includes('"held_at":3'), 30_000, d.output);
+      // Another process fills the disk: the double's next heartbeat fails with ENOSPC and it dies
+      // with nothing in trainer.log; the exit recorder cannot write exit.json either.
+      const fd = openSync(ballast, 'w');
+      try { for (;;) writeSync(fd, Buffer.alloc(1024 * 1024, 1)); } catch { /* full */ }
+      try { for (;;) writeSync(fd, Buffer.alloc(4096, 1)); } catch { /* full to the last page */ }
+      closeSync(fd);
+      await waitFor('the engine to pause for the disk', () => /the queue is paused until writes succeed again/.test(d.output()), 30_000, d.output);
+      const sr = await lq(ws, ["status", "--format", "json"]);
+      const st = JSON.parse(sr.stdout || "{}") as { rootProblem: string | null };
+      assert.equal(sr.code, 0, sr.stderr);
+      assert.match(st.rootProblem ?? '', /filesystem is full/, 'status says why even though state.json cannot be written');
+      assert.equal(existsSync(join(ws.root, 'runs', runId, 'exit.json')), false, 'no exit record on the full disk');
+      assert.deepEqual(datasets(ws, 'failed'), []);
+      rmSync(ballast);
+      // The second run holds at step 3 like the first (the same environment): released here.
+      const second = await waitFor('the second run', () => readdirSync(join(ws.root, 'runs')).sort()[1], 30_000, d.output);
+      writeFileSync(join(ws.root, 'runs', second, 'release'), '');
+      await waitFor('the dataset to train after space came back', () => datasets(ws, 'done').includes('x.jsonl') && !state(ws).current, 60_000, d.output);
+      assert.deepEqual(state(ws).history.map((h) => h.kind), ['disk_full', 'success']);
+      assert.equal(readJson<{ attempts: number }>(join(ws.root, 'done', 'x.jsonl.meta.json')).attempts, 0, 'no attempt used');
+      assert.match(d.output(), /resources are back/);
+      assert.doesNotMatch(d.output(), /tick: /, 'every write path handles ENOSPC');
     } finally {
       await cleanup(ws, daemons);
       spawnSync('umount', ['-l', ws.root]);

@@ -36,6 +36,7 @@ const snapshotIds = (root: string): string[] => {
   }
 };
 type Job = { init_adapter: string | null; run_id: string; dataset: string };
+const readJsonQuiet = <T>(f: string): T | undefined => { try { return readJson<T>(f); } catch { return undefined; } };
 const jobOf = (root: string, runId: string): Job => readJson<Job>(join(root, 'runs', runId, 'job.json'));
 const jobFor = (root: string, dataset: string): Job | undefined => runDirs({ root } as never).map((r) => jobOf(root, r)).find((j) => j.dataset.endsWith(`/${dataset}`));
 /** The snapshot of the run that trained `dataset` (a snapshot's id is its run's id; run ids of one second do not sort by time). */
@@ -154,6 +155,21 @@ describe('rollback', () => {
 });
 
 describe('verification at start', () => {
+  it('a torn or garbage current.json is rebuilt from the newest verified snapshot, the bad file kept aside', () => {
+    const { p, mk } = snapshotRoot('lq-current-');
+    const [, s2] = [mk(1), mk(2)];
+    setCurrent(p, s2);
+    verifySnapshotsAtStart(p, new Date(Date.UTC(2026, 0, 9)));
+    for (const bad of ['', '{"snapshot":"', 'garbage \u0000']) {
+      writeFileSync(p.current, bad);
+      const msgs = verifySnapshotsAtStart(p, new Date(Date.UTC(2026, 0, 10)));
+      assert.ok(msgs.some((m) => /current\.json was unreadable .* rebuilt as snapshot/.test(m)), msgs.join('\n'));
+      assert.equal(readCurrent(p)?.snapshot, s2, JSON.stringify(bad));
+    }
+    assert.ok(readdirSync(p.root).some((n) => n.startsWith('current.json.corrupt-')));
+  });
+
+
   it('hashes again only the current snapshot and those whose files changed; a quiet tamper is caught before use', () => {
     const { p, mk } = snapshotRoot('lq-verify-');
     const [s1, s2, s3] = [mk(1), mk(2), mk(3)];
@@ -232,12 +248,63 @@ describe('snapshots in the engine', { concurrency: true }, () => {
       const st2 = JSON.parse((await lq(ws, ['status', '--format', 'json'])).stdout) as { snapshot: { snapshot: string; note: string } };
       assert.equal(st2.snapshot.snapshot, s1);
       assert.match(st2.snapshot.note, new RegExp(`${s2} is corrupt: fell back to ${s1}`));
-      drop(ws, 'c.jsonl', GOOD('c'));
-      await waitFor('the third run', () => state(ws).history.length === 3 && !state(ws).current, 60_000, d2.output);
-      assert.equal(jobFor(ws.root, 'c.jsonl')?.init_adapter, join(ws.root, 'snapshots', s1), 'the next run continues from the fallback');
+      // b.jsonl's training was only in s2: it goes back to the queue and trains again on the
+      // fallback (issue #14: done/ means "in the live adapter").
+      assert.match(d2.output(), /done\/b\.jsonl is not in the live adapter any more \(snapshot [^)]*\): back in the queue/);
+      await waitFor('b trained again', () => state(ws).history.length === 3 && !state(ws).current, 60_000, d2.output);
+      assert.equal(state(ws).history[2]!.dataset, 'b.jsonl');
+      assert.deepEqual(datasets(ws, 'done'), ['a.jsonl', 'b.jsonl']);
+      const s3 = current(ws.root).snapshot!;
+      assert.notEqual(s3, s1);
+      const lineage = readJson<{ lineage: { dataset: string }[] }>(join(ws.root, 'snapshots', s3, 'manifest.json')).lineage.map((l) => l.dataset);
+      assert.deepEqual(lineage, ['a.jsonl', 'b.jsonl'], 'the new snapshot continued from the fallback, a then b');
       assert.equal(existsSync(join(ws.root, 'snapshots', s2)), false);
       assertInventory(ws);
     } finally {
+      await cleanup(ws, daemons);
+    }
+  });
+
+  it('a run that continued a current snapshot damaged meanwhile is not filed as done: it trains again on the fallback', T, async () => {
+    const ws = makeWorkspace({ env: { TRAINER_DOUBLE_HOLD_AT: '3' } });
+    const daemons: Daemon[] = [];
+    // Every run holds at step 3 and is released at once, but b's while holdB is set.
+    let holdB = true;
+    const releaser = setInterval(() => {
+      for (const r of runDirs(ws)) {
+        const job = readJsonQuiet<Job>(join(ws.root, 'runs', r, 'job.json'));
+        if (!job || (holdB && job.dataset.endsWith('/b.jsonl')) || existsSync(join(ws.root, 'runs', r, 'release'))) continue;
+        writeFileSync(join(ws.root, 'runs', r, 'release'), '');
+      }
+    }, 100);
+    try {
+      const d1 = startDaemon(ws);
+      daemons.push(d1);
+      drop(ws, 'a.jsonl', GOOD('a'));
+      await waitFor('a done', () => state(ws).history.length === 1 && !state(ws).current, 60_000, d1.output);
+      const s1 = snapOf(ws.root, 'a.jsonl');
+      drop(ws, 'b.jsonl', GOOD('b'));
+      const heldRun = await waitFor('b started', () => runDirs(ws).find((r) => readJsonQuiet<Job>(join(ws.root, 'runs', r, 'job.json'))?.dataset.endsWith('/b.jsonl')), 30_000, d1.output);
+      await waitFor('b held', () => readFileSync(join(ws.root, 'runs', heldRun, 'events.jsonl'), 'utf8').includes('held_at'), 30_000, d1.output);
+      d1.child.kill('SIGKILL');
+      await d1.exited;
+      const f = join(ws.root, 'snapshots', s1, 'adapter_model.safetensors');
+      const buf = readFileSync(f);
+      buf[buf.length - 1] = buf[buf.length - 1]! ^ 0xff;
+      writeFileSync(f, buf);
+      const d2 = startDaemon(ws);
+      daemons.push(d2);
+      await waitFor('the fallback', () => /no verified snapshot .* is left/.test(d2.output()) && /adopted trainer pid/.test(d2.output()), 30_000, d2.output);
+      holdB = false;
+      await waitFor('both trained on the fallback', () => datasets(ws, 'done').length === 2 && datasets(ws, 'queue').length === 0 && !state(ws).current, 60_000, d2.output);
+      assert.match(d2.output(), /continued an adapter the live one no longer holds .*: its snapshot is kept aside and the dataset trains again/);
+      assert.match(d2.output(), /done\/a\.jsonl is not in the live adapter any more/);
+      const lineage = readJson<{ lineage: { dataset: string }[] }>(join(ws.root, 'snapshots', current(ws.root).snapshot!, 'manifest.json')).lineage.map((l) => l.dataset).sort();
+      assert.deepEqual(lineage, ['a.jsonl', 'b.jsonl'], 'the live adapter holds both again');
+      assert.deepEqual(state(ws).history.filter((h) => h.dataset === 'b.jsonl').map((h) => h.outcome), ['queue', 'done']);
+      assertInventory(ws);
+    } finally {
+      clearInterval(releaser);
       await cleanup(ws, daemons);
     }
   });
@@ -314,7 +381,7 @@ describe('snapshots in the engine', { concurrency: true }, () => {
     }
   });
 
-  it('an adapter that does not fit the base model is not snapshotted: current stays, the queue pauses', T, async () => {
+  it('an adapter that does not fit the base model is not snapshotted: current stays, the dataset waits at the head of the queue, paused', T, async () => {
     const ws = makeWorkspace();
     const d = startDaemon(ws);
     try {
@@ -327,8 +394,18 @@ describe('snapshots in the engine', { concurrency: true }, () => {
       assert.equal(current(ws.root).snapshot, s1);
       assert.ok(!readdirSync(join(ws.root, 'snapshots')).some((n) => n.endsWith('.tmp')), 'no temporary folder left');
       const st = JSON.parse((await lq(ws, ['status', '--format', 'json'])).stdout) as { pauseReason: string };
-      assert.match(st.pauseReason, /shape-mismatch/);
-      assert.deepEqual(datasets(ws, 'done'), ['a.jsonl', 'x__badadapter.jsonl']);
+      assert.match(st.pauseReason, /^the adapter failed the snapshot checks: .*shape-mismatch/);
+      // done/ means "in the live adapter": the rejected run's dataset is not there (issue #14).
+      assert.deepEqual(datasets(ws, 'done'), ['a.jsonl']);
+      assert.deepEqual(datasets(ws, 'queue'), ['x__badadapter.jsonl']);
+      const meta = readJson<{ attempts: number; resumeFrom: string | null; interrupted: boolean }>(join(ws.root, 'queue', 'x__badadapter.jsonl.meta.json'));
+      assert.deepEqual([meta.attempts, meta.resumeFrom, meta.interrupted], [0, null, true], 'no attempt used; trained again from the start, first in line');
+      assert.equal(state(ws).history.at(-1)!.kind, 'bad_adapter');
+      // After resume it trains again (from the current snapshot), and is rejected again.
+      assert.equal((await lq(ws, ['resume'])).code, 0);
+      await waitFor('the second rejection', () => state(ws).history.length === 3 && state(ws).paused, 60_000, d.output);
+      assert.deepEqual(datasets(ws, 'done'), ['a.jsonl']);
+      assert.equal(current(ws.root).snapshot, s1);
       assertInventory(ws);
     } finally {
       await cleanup(ws, [d]);

@@ -7,7 +7,7 @@ function status(queued: number): QueueStatus {
   return {
     root: '/q', engine: null, paused: false, pauseReason: null, stopAfterJob: false, blocked: null, current: null,
     queue: Array.from({ length: queued }, (_, i) => ({ name: `d${i}.jsonl`, priority: 0, attempts: 0, added: '2026-11-23T00:00:00Z', examples: 3, size: 10, notBefore: null, resumeFrom: null })),
-    inbox: [], failed: [], done: 0, pendingCommands: 0, lastErrors: [], recentRuns: [], snapshot: null,
+    rootProblem: null, inbox: [], inboxNotTaken: [], failed: [], done: 0, pendingCommands: 0, lastErrors: [], recentRuns: [], snapshot: null,
   } as unknown as QueueStatus;
 }
 

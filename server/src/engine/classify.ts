@@ -7,6 +7,11 @@ import { endKindOfTrainerError, isTrainerErrorKind, FALLBACK_TRAINER_ERROR } fro
 import type { Progress } from './events';
 import type { EndKind, EngineAction } from './types';
 
+/** True when a message or log text says the filesystem was read-only (EROFS). */
+export function saysReadOnly(text: string): boolean {
+  return /\bEROFS\b|Read-only file system|\[Errno 30\]/i.test(text);
+}
+
 /** True when a message or log text says the disk was full (ENOSPC, EDQUOT). */
 export function saysDiskFull(text: string): boolean {
   return /\bENOSPC\b|No space left on device|\bEDQUOT\b|Disk quota exceeded|\[Errno 28\]/i.test(text);
@@ -24,6 +29,14 @@ export interface EndFacts {
   readonly logTail: string;
   /** A spawn failure (the command could not be started). */
   readonly spawnError?: string;
+  /**
+   * What the engine itself saw of a full disk (an ENOSPC of its own writes during the run, or free
+   * space under the threshold at the end): a trainer on a full disk may not manage to say so (its
+   * trainer.log and exit.json are on that disk too).
+   */
+  readonly diskFull?: string | null;
+  /** Likewise for the engine's own writes failing with EROFS, EACCES or EPERM during the run. */
+  readonly diskUnwritable?: string | null;
 }
 
 export interface Classification {
@@ -49,6 +62,9 @@ export function classifyEnd(f: EndFacts): Classification {
     if (error.kind !== 'data' && saysDiskFull(error.message)) return { kind: 'disk_full', message: `disk full: ${error.message}` };
     // A kind this engine does not know (a newer trainer's) is the trainer's catch-all, with its text kept.
     const kind = endKindOfTrainerError(error.kind);
+    // The catch-all on a disk the engine saw full: the disk, not the data (no attempt used).
+    if (kind === 'crash' && f.diskFull) return { kind: 'disk_full', message: `disk full (${f.diskFull}); the trainer reported: ${error.message}` };
+    if (kind === 'crash' && (f.diskUnwritable || saysReadOnly(error.message))) return { kind: 'disk_unwritable', message: `the queue root became unwritable (${f.diskUnwritable ?? 'EROFS'}); the trainer reported: ${error.message}` };
     if (!isTrainerErrorKind(error.kind)) {
       return { kind, message: `the trainer reported an error of unknown kind "${error.kind}" (taken as ${FALLBACK_TRAINER_ERROR})${error.message ? `: ${error.message}` : ''}` };
     }
@@ -64,6 +80,11 @@ export function classifyEnd(f: EndFacts): Classification {
     return { kind: 'disk_full', message: `disk full: ${exitText(f.exit)}; trainer.log says: ${line.trim().slice(0, 300)}` };
   }
   if (f.exit?.signal === 'SIGKILL') return { kind: 'killed', message: 'killed by SIGKILL, which the engine did not send (the OOM killer or a person)' };
+  if (f.diskFull) return { kind: 'disk_full', message: `disk full: ${f.diskFull}; ${exitText(f.exit)}` };
+  if (f.diskUnwritable || saysReadOnly(f.logTail)) {
+    const line = f.logTail.split('\n').reverse().find(saysReadOnly)?.trim().slice(0, 300);
+    return { kind: 'disk_unwritable', message: `the queue root became unwritable: ${f.diskUnwritable ?? `trainer.log says: ${line}`}; ${exitText(f.exit)}` };
+  }
   if (f.exit) {
     if (f.exit.signal) return { kind: 'crash', message: `${exitText(f.exit)}` };
     if (f.exit.code === 0) return { kind: 'crash', message: 'the trainer exited with code 0 without a done event' };

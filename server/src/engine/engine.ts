@@ -6,33 +6,34 @@
  */
 import { EventEmitter } from 'node:events';
 import { watch, type FSWatcher } from 'node:fs';
-import { mkdirSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join, resolve, sep } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { resolveTrainerExecutable } from '../config/diagnostics';
 import { hyperparametersFor } from '../config/hyperparameters';
 import { loadConfig, validateOptionsFrom, ConfigStore } from '../config/load';
 import type { Config } from '../config/schema';
 import { readJsonQuiet, writeJsonAtomic } from './atomic';
-import { classifyEnd } from './classify';
+import { classifyEnd, saysDiskFull } from './classify';
 import { checkCommand, pendingCommands, removeCommandFile, sendCommand } from './control';
 import { listDatasets, listEntries, metaPath, moveDataset, readMeta, reasonPath, repairPairs, SidecarCache, writeMeta } from './datasets';
 import { admit, findByCommandId, InboxWatcher, recoverStaged } from './intake';
 import { holderAlive, myLockRecord, readLock, release, stillOwner, tryAcquire, type LockRecord } from './lock';
 import { EngineLog } from './log';
 import { ledgerPath, ledgerRecordFor, LedgerWriter } from './ledger';
-import { ResourceGate, type ResourceEnv } from './resources';
-import { ensureLayout, rootPaths, type RootPaths } from './paths';
-import { findProcessesByJob, isProcessAlive } from './proc';
+import { diskFacts, isResourcePause, ResourceGate, type ResourceEnv } from './resources';
+import { DATASET_FOLDERS, ensureLayout, META_SUFFIX, rootPaths, type RootPaths } from './paths';
+import { findProcessesByJob, isProcessAlive, killRun } from './proc';
+import { attemptsFromRuns, liveRunProcesses, markNotStarted, runsOnDisk } from './runRecords';
 import { loadState, peekState, saveState } from './state';
 import { logTail, RunHandle } from './supervisor';
-import { currentAdapter, liveBase, snapshotAfterSuccess, snapshotsDir, verifySnapshotsAtStart } from './snapshots';
+import { currentAdapter, isFallbackNote, liveBase, readCurrent, readManifest, snapshotAfterSuccess, snapshotsDir, verifySnapshotsAtStart } from './snapshots';
 import { Consolidator, rollbackLive } from './consolidate';
 import { chooseCheckpoint } from './checkpoints';
-import { baseIdFromPath, modelsDir } from './models';
-import { blockedBecause, decideAfterEnd, maxBackoffMs, pickNext, withApplied, withError, withHistory, withPause, withResume, withStop } from './transitions';
-import type { Command, EngineState, RunRecord } from './types';
+import { baseIdFromPath, modelsDir, readModelManifest } from './models';
+import { blockedBecause, decideAfterEnd, maxBackoffMs, pickNext, RESOURCE_PAUSE_PREFIX, withApplied, withError, withHistory, withPause, withResume, withStop } from './transitions';
+import type { Command, DatasetMeta, EngineState, RunRecord } from './types';
 
 export interface EngineOptions {
   readonly configFile: string;
@@ -51,6 +52,18 @@ export function queueRootOf(configFile: string, config: Config): string {
 
 export function newRunId(now: Date = new Date()): string {
   return `${now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, '').replace('T', '-')}-${randomBytes(3).toString('hex')}`;
+}
+
+/**
+ * Error codes of a write that fails for want of space or permission: a full disk or quota, a
+ * filesystem remounted read-only, a folder made unwritable. The engine pauses for them (nothing is
+ * lost: every write is atomic and the step is tried again) instead of failing a dataset.
+ */
+const WRITE_TROUBLE = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM']);
+
+export function writeTroubleOf(e: unknown): string | undefined {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  return code && WRITE_TROUBLE.has(code) ? code : undefined;
 }
 
 /** Finds a dataset by the name a person typed (with or without .jsonl). */
@@ -81,6 +94,7 @@ export class Engine extends EventEmitter {
   /** The queued sidecars, re-read only when changed (picking the next run reads them all). */
   private readonly sidecars = new SidecarCache();
   private lastFail = { message: '', at: 0 };
+  private lastWriteTrouble = { message: '', at: 0 };
   // Resource checks before each run and the usage ledger (resources.ts, ledger.ts).
   private readonly resources = new ResourceGate();
   private ledger: LedgerWriter | undefined;
@@ -304,8 +318,39 @@ export class Engine extends EventEmitter {
   private save(): void {
     // Only the owner writes state.json; a follower's view is read from it.
     if (this.role !== 'owner') return;
-    saveState(this.paths, this.state);
+    try {
+      saveState(this.paths, this.state);
+    } catch (e) {
+      // The old state.json stays whole (an atomic write); the state in memory is written at the
+      // next save that succeeds, and runs/ holds what a restart needs meanwhile.
+      if (!writeTroubleOf(e)) throw e;
+      this.writeFailed('cannot write state.json', e);
+      return;
+    }
     this.emit('state', this.state);
+  }
+
+  /**
+   * One of the engine's own writes failed for want of space or permission (WRITE_TROUBLE). The
+   * queue pauses with the reason, as a resource pause: the engine lifts it once a write probe
+   * succeeds and free space is back (resources.ts). An ENOSPC during a run is evidence that the run
+   * met a full disk (disk_full, no attempt used). Logged once a minute, not on every tick.
+   */
+  private writeFailed(what: string, e: unknown): void {
+    const code = writeTroubleOf(e) ?? 'EIO';
+    const message = `${what}: ${(e as Error).message}`;
+    if (this.run && (code === 'ENOSPC' || code === 'EDQUOT')) this.run.diskFullSeen ??= message;
+    else if (this.run) this.run.unwritableSeen ??= `${message} (${code})`;
+    // The same trouble again (a temporary file's name differs each time): the reason and the log
+    // line stay as they are, for a minute.
+    const key = `${what} (${code})`;
+    const now = performance.now();
+    if (this.lastWriteTrouble.message === key && now - this.lastWriteTrouble.at < 60_000 && this.state.paused) return;
+    this.lastWriteTrouble = { message: key, at: now };
+    const reason = `${RESOURCE_PAUSE_PREFIX}the engine cannot write to the queue root (${code}: ${message}); nothing is lost, and the queue resumes by itself once writes succeed again`;
+    // A person's pause stays theirs; a resource pause is replaced by the newer reason.
+    if (!this.state.paused || isResourcePause(this.state)) this.state = withPause(this.state, reason);
+    this.log.error(`${message} (${code}): the queue is paused until writes succeed again`);
   }
 
   private refreshConfig(): void {
@@ -350,11 +395,15 @@ export class Engine extends EventEmitter {
     const staged = recoverStaged(this.paths);
     if (staged) this.log.warn(`${staged} half-taken file(s) from a crash undone`);
     for (const m of repairPairs(this.paths)) this.log.warn(m);
+    for (const m of this.repairUnreadableSidecars()) this.log.warn(m);
     // Snapshots are hashed again; a corrupt one is moved aside and current.json falls back (snapshots.ts).
+    let fellBack = false;
     for (const m of verifySnapshotsAtStart(this.paths)) {
       this.log.warn(m);
       if (/current snapshot/.test(m)) this.state = withError(this.state, m, new Date());
+      if (isFallbackNote(m)) fellBack = true;
     }
+    if (fellBack) this.requeueOutsideLineage();
     // Merge leftovers removed, models checked, a merge in progress adopted or settled (consolidate.ts).
     const models = this.consolidator.recover();
     for (const m of models.log) this.log.warn(m);
@@ -372,9 +421,11 @@ export class Engine extends EventEmitter {
           found = true;
         }
       }
-      if (!found && cur.pid === null && RunHandle.settled(cur).progress.events === 0) {
+      const gone = found ? undefined : RunHandle.settled(cur);
+      if (gone && cur.pid === null && gone.progress.events === 0 && gone.exit === null) {
         // Prepared but never spawned (the engine stopped in between): not an attempt.
         this.log.warn(`run ${cur.runId} (${cur.dataset}) was prepared but never started; the dataset goes back to the head of the queue`);
+        try { markNotStarted({ runDir: dirname(cur.jobPath) }); } catch { /* the record stays unsettled: a later recovery sees no events and no exit, the same verdict */ }
         this.state = { ...this.state, current: null };
       } else if (found) {
         this.run = RunHandle.adopt(cur);
@@ -386,21 +437,8 @@ export class Engine extends EventEmitter {
         this.log.info(`run ${cur.runId} (${cur.dataset}) ended while no engine was watching; settling it from its events`);
       }
     } else {
-      // state.json lost: a trainer may still be running on one of our jobs.
-      const hit = findProcessesByJob((j) => j.startsWith(this.paths.runs + sep))[0];
-      const job = hit && readJsonQuiet<{ dataset?: string; run_id?: string; events?: string }>(hit.jobPath);
-      if (hit && job?.dataset && job.events) {
-        const dataset = basename(job.dataset);
-        const runDir = dirname(hit.jobPath);
-        const record: RunRecord = {
-          runId: job.run_id ?? basename(runDir), dataset, attempt: (readMeta(this.paths.processing, dataset)?.attempts ?? 0) + 1,
-          jobPath: hit.jobPath, eventsPath: job.events, logPath: join(runDir, 'trainer.log'), startedAt: new Date(statSync(hit.jobPath).mtimeMs).toISOString(),
-          pid: hit.pid, startTime: hit.startTime, action: null, oomKillsAtStart: null,
-        };
-        this.state = { ...this.state, current: record };
-        this.run = RunHandle.adopt(record);
-        this.log.info(`found trainer pid ${hit.pid} still running run ${record.runId} (${dataset}): adopted`);
-      }
+      // No run in state.json (lost, corrupt, or none): runs/ is the record (runRecords.ts).
+      this.recoverRunFromDisk(loaded.rebuilt !== undefined);
     }
     // Datasets left in processing/ by a crash (other than the one of the run just adopted or
     // settled) go back to the head of the queue, attempts kept.
@@ -413,6 +451,139 @@ export class Engine extends EventEmitter {
     this.save();
     this.lastPrune = Date.now();
     this.log.prune(this.config.logs.keepDays);
+  }
+
+  /**
+   * state.json names no run (it was lost, corrupt, or there was none): runs/ decides
+   * (runRecords.ts). A live process of any unsettled run of this root is adopted (never a second
+   * trainer beside it); otherwise the newest unsettled run of a dataset in processing/ is settled
+   * from its events and exit record; a run prepared but never started is marked so (not an
+   * attempt). When state.json was lost, the attempts of every waiting dataset are counted again
+   * from the settled runs, so a lost cache cannot buy a dataset more than queue.maxAttempts runs.
+   */
+  private recoverRunFromDisk(stateLost: boolean): void {
+    const runs = runsOnDisk(this.paths);
+    const live = liveRunProcesses(this.paths);
+    const inProcessing = new Set(listDatasets(this.paths.processing));
+    const unsettled = runs.filter((r) => !r.end).reverse(); // newest first
+    const alive = unsettled.find((r) => live.get(r.runDir)?.length);
+    const chosen = alive ?? unsettled.find((r) => inProcessing.has(r.dataset) && (r.hasEvents || r.exited));
+    for (const r of unsettled) {
+      if (r === chosen || r.hasEvents || r.exited || live.get(r.runDir)?.length) continue;
+      // Prepared but never started: only a newer run of its dataset, or none, follows.
+      try { markNotStarted(r); } catch (e) { this.log.warn(`run ${r.runId}: cannot mark it as never started: ${(e as Error).message}`); }
+      if (inProcessing.has(r.dataset)) this.log.warn(`run ${r.runId} (${r.dataset}) was prepared but never started; the dataset goes back to the head of the queue`);
+    }
+    if (stateLost) this.recountAttempts(runs);
+    if (!chosen) return;
+    const proc = live.get(chosen.runDir)?.[0];
+    const meta = readMeta(this.paths.processing, chosen.dataset);
+    const record: RunRecord = {
+      runId: chosen.runId, dataset: chosen.dataset, attempt: (meta?.attempts ?? 0) + 1, jobPath: chosen.jobPath, eventsPath: chosen.eventsPath,
+      logPath: chosen.logPath, startedAt: chosen.startedAt, pid: proc?.pid ?? null, startTime: proc?.startTime ?? null, action: null, oomKillsAtStart: null,
+    };
+    this.state = { ...this.state, current: record };
+    if (proc) {
+      this.run = RunHandle.adopt(record);
+      this.log.info(`found trainer pid ${proc.pid} still running run ${record.runId} (${record.dataset}) with no run in state.json: adopted, at step ${this.run.progress.step ?? 0}`);
+    } else {
+      this.run = RunHandle.settled(record);
+      this.log.info(`run ${record.runId} (${record.dataset}) ended while no engine was watching, and state.json did not know it: settling it from runs/`);
+    }
+  }
+
+  /**
+   * After the live adapter fell back (its snapshot damaged or gone, or current.json rebuilt), the
+   * datasets of done/ whose training the live adapter no longer holds go back to the queue, so that
+   * done/ keeps meaning "in the live adapter" (issue #14). The live adapter's datasets are its
+   * snapshot's lineage and, after a consolidation, the live model's datasets. A snapshot from before
+   * lineage was recorded cannot say: nothing moves then. A rollback by a person is not a fall-back
+   * and moves nothing (undoing a batch is its point).
+   */
+  private requeueOutsideLineage(): void {
+    const p = this.paths;
+    const cur = readCurrent(p);
+    const held = new Set<string>();
+    if (cur?.snapshot) {
+      const m = readManifest(join(snapshotsDir(p), cur.snapshot));
+      if (!m?.lineage) {
+        this.log.warn(`snapshot ${cur.snapshot} records no lineage: done/ is left as it is`);
+        return;
+      }
+      for (const l of m.lineage) if (l.sha256) held.add(l.sha256);
+    }
+    if (cur?.base) for (const l of readModelManifest(p, cur.base)?.datasets ?? []) if (l.sha256) held.add(l.sha256);
+    for (const name of listDatasets(p.done)) {
+      try {
+        const meta = readMeta(p.done, name);
+        const sha = meta?.sha256 || createHash('sha256').update(readFileSync(join(p.done, name))).digest('hex');
+        if (held.has(sha)) continue;
+        const to = moveDataset(p, 'done', 'queue', name, { ...(meta ?? { priority: 0, attempts: 0, added: new Date().toISOString(), sha256: sha, size: 0, examples: 0 }), interrupted: false, resumeFrom: null, notBefore: null });
+        this.log.warn(`done/${name} is not in the live adapter any more (${cur?.snapshot ? `snapshot ${cur.snapshot}` : 'no adapter'}${cur?.base ? ` on models/${cur.base}` : ''}): back in the queue as ${to}, to be trained again`);
+      } catch (e) {
+        this.log.error(`done/${name}: could not be put back in the queue: ${(e as Error).message}`);
+      }
+    }
+  }
+
+  /**
+   * A sidecar that exists but does not read as one (torn, garbage): kept aside, and a new one
+   * written from the dataset itself (size, sha256) with its attempts counted from runs/ (every
+   * settled run of that name with a retryable end: when it was admitted is not known any more, so
+   * the count errs on the side of fewer tries). Without this the dataset would train with zero
+   * attempts again.
+   */
+  private repairUnreadableSidecars(): string[] {
+    const out: string[] = [];
+    let runs: ReturnType<typeof runsOnDisk> | undefined;
+    for (const f of DATASET_FOLDERS) {
+      for (const name of listDatasets(this.paths[f])) {
+        const file = metaPath(this.paths[f], name);
+        if (!existsSync(file)) continue; // repairPairs' case
+        const m = readJsonQuiet<Partial<DatasetMeta>>(file);
+        if (m && typeof m === 'object' && typeof m.attempts === 'number' && typeof m.priority === 'number' && typeof m.added === 'string') continue;
+        try {
+          runs ??= runsOnDisk(this.paths);
+          const aside = join(this.paths[f], `.${name}${META_SUFFIX}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+          renameSync(file, aside);
+          const data = readFileSync(join(this.paths[f], name));
+          const st = statSync(join(this.paths[f], name));
+          const attempts = attemptsFromRuns(runs, name, '');
+          writeMeta(this.paths[f], name, { priority: 0, attempts, added: new Date(st.mtimeMs).toISOString(), sha256: createHash('sha256').update(data).digest('hex'), size: data.length, examples: 0 });
+          out.push(`${f}/${name}: its sidecar was unreadable (kept aside as ${basename(aside)}); a new one written, ${attempts} attempt(s) counted from runs/`);
+        } catch (e) {
+          out.push(`${f}/${name}: its sidecar is unreadable and could not be rebuilt: ${(e as Error).message}`);
+        }
+      }
+    }
+    return out;
+  }
+
+  /**
+   * After state.json was lost: each queued or processing dataset's attempts are at least its
+   * settled runs with a retryable end since it was admitted (runs/<id>/end.json). The sidecar is
+   * the usual record; this catches one that was lost with the state (repairPairs wrote a fresh one).
+   * A queued dataset that has used them all goes to failed/.
+   */
+  private recountAttempts(runs: ReturnType<typeof runsOnDisk>): void {
+    const max = this.config.queue.maxAttempts;
+    for (const folder of ['queue', 'processing'] as const) {
+      for (const name of listDatasets(this.paths[folder])) {
+        const meta = readMeta(this.paths[folder], name);
+        if (!meta) continue;
+        const counted = attemptsFromRuns(runs, name, meta.added);
+        if (counted <= meta.attempts) continue;
+        this.log.warn(`${folder}/${name}: ${counted} attempt(s) found in runs/, its sidecar said ${meta.attempts}: counted again`);
+        const fixed = { ...meta, attempts: counted };
+        if (folder === 'queue' && counted >= max) {
+          const last = [...runs].reverse().find((r) => r.dataset === name && r.end?.kind);
+          const to = moveDataset(this.paths, 'queue', 'failed', name, fixed, {
+            kind: last?.end?.kind ?? 'crash', message: `${counted} of queue.maxAttempts ${max} attempts used (counted from runs/ after state.json was lost)`, runId: last?.runId ?? null, attempts: counted, at: new Date().toISOString(),
+          });
+          this.log.warn(`queue/${name}: no attempt left → failed/${to}`);
+        } else writeMeta(this.paths[folder], name, fixed);
+      }
+    }
   }
 
   // ---- control and intake ------------------------------------------------------------------
@@ -467,7 +638,9 @@ export class Engine extends EventEmitter {
           this.kick(0);
         }
       } catch (e) {
-        this.log.warn(`inbox/${f.name}: not taken yet: ${(e as Error).message}`);
+        // Left in the inbox (admit undoes its staging) and tried again at the next scan.
+        if (writeTroubleOf(e)) this.writeFailed(`inbox/${f.name}: not taken yet`, e);
+        else this.log.warn(`inbox/${f.name}: not taken yet: ${(e as Error).message}`);
       }
     }
   }
@@ -581,7 +754,17 @@ export class Engine extends EventEmitter {
       }
       return;
     }
-    this.finishRun(run);
+    try {
+      this.finishRun(run);
+    } catch (e) {
+      // A full or read-only disk while settling: the run stays unsettled and is settled again on
+      // the next tick (each step is idempotent: the snapshot is found by run id, a dataset already
+      // moved is not moved again, the ledger skips a run id it has); meanwhile the queue pauses.
+      if (!writeTroubleOf(e)) throw e;
+      this.writeFailed(`cannot settle run ${run.record.runId}`, e);
+      // Recorded where state.json can still be written (only a folder of the root is read-only).
+      this.save();
+    }
   }
 
   private finishRun(run: RunHandle): void {
@@ -596,7 +779,9 @@ export class Engine extends EventEmitter {
     // Timed for the log: the gap between one trainer's exit and the next spawn (bench/engine).
     const t0 = performance.now();
     let snapshotMs = 0;
-    const c = classifyEnd({
+    let c = classifyEnd({
+      diskFull: this.diskFullEvidence(run),
+      diskUnwritable: run.unwritableSeen ?? null,
       progress: run.progress,
       exit: run.exit ?? null,
       action: rec.action,
@@ -608,26 +793,15 @@ export class Engine extends EventEmitter {
     const now = new Date();
     const meta = readMeta(this.paths.processing, rec.dataset);
     const inProcessing = listDatasets(this.paths.processing).includes(rec.dataset);
-    const decision = decideAfterEnd(c.kind, meta ?? { priority: 0, attempts: rec.attempt - 1, added: rec.startedAt, sha256: '', size: 0, examples: 0 }, {
-      maxAttempts: this.config.queue.maxAttempts,
-      retryBackoffSeconds: this.config.queue.retryBackoffSeconds,
-      lastCheckpoint: run.progress.lastCheckpoint ?? (c.kind === 'stopped' ? run.progress.done?.adapterPath ?? null : null),
-      now: now.getTime(),
-      runId: rec.runId,
-      message: c.message,
-    });
-    let where: string = decision.outcome;
-    if (inProcessing) {
-      const reason = decision.outcome === 'failed'
-        ? { kind: c.kind, message: c.message, runId: rec.runId, attempts: decision.meta.attempts, at: now.toISOString(), exit: run.exit ?? null, lastLogLines: logTail(rec.logPath, 30).split('\n') }
-        : undefined;
-      const to = moveDataset(this.paths, 'processing', decision.outcome, rec.dataset, decision.meta, reason);
-      where = `${decision.outcome}/${to}`;
-    } else this.log.warn(`run ${rec.runId}: processing/${rec.dataset} is missing; nothing to move`);
-    let snapshotPause: string | undefined;
     let snapshotMade = false;
+    // The live adapter fell back while the run trained (its snapshot damaged, found at a restart):
+    // the run's adapter continues one the live adapter does not hold, so it is kept aside as a
+    // snapshot and the dataset trains again on the live one (done/ means "in the live adapter").
+    let liveFellBack = false;
     if (c.kind === 'success') {
-      // A verified snapshot of the adapter becomes current (snapshots.ts); a failed one pauses the queue.
+      // The snapshot comes before the dataset moves, so done/ always means "in the live adapter":
+      // an adapter the checks reject (or a snapshot a full disk cuts short) keeps the dataset at
+      // the head of the queue and pauses (bad_adapter; disk_full resumes by itself).
       // Checked against, and recorded with, the base the run trained on (job.json), which a consolidation may have replaced since.
       const job = readJsonQuiet<{ init_adapter?: string | null; base_model?: string }>(rec.jobPath);
       const baseModel = job?.base_model ?? resolve(dirname(this.configFile), this.config.baseModel ?? '.');
@@ -638,10 +812,33 @@ export class Engine extends EventEmitter {
         startedFrom: job?.init_adapter ?? null, keep: this.config.snapshots.keep,
       });
       for (const l of snap.log) this.log[l.level](l.message);
-      snapshotPause = snap.pause;
       snapshotMs = performance.now() - ts;
       snapshotMade = snap.current !== undefined;
+      if (snap.pause) c = { kind: saysDiskFull(snap.pause) ? 'disk_full' : 'bad_adapter', message: snap.pause };
+      else if (!snapshotMade && isFallbackNote(readCurrent(this.paths)?.note)) liveFellBack = true;
     }
+    let decision = decideAfterEnd(c.kind, meta ?? { priority: 0, attempts: rec.attempt - 1, added: rec.startedAt, sha256: '', size: 0, examples: 0 }, {
+      maxAttempts: this.config.queue.maxAttempts,
+      retryBackoffSeconds: this.config.queue.retryBackoffSeconds,
+      // A rejected adapter is trained again from the start (its checkpoints lead to the same adapter).
+      lastCheckpoint: c.kind === 'bad_adapter' ? null : run.progress.lastCheckpoint ?? (c.kind === 'stopped' ? run.progress.done?.adapterPath ?? null : null),
+      now: now.getTime(),
+      runId: rec.runId,
+      message: c.message,
+    });
+    if (c.kind === 'bad_adapter') decision.meta.resumeFrom = null;
+    if (liveFellBack) {
+      decision = { outcome: 'queue', meta: { ...decision.meta, interrupted: true, resumeFrom: null, notBefore: null } };
+      this.log.warn(`run ${rec.runId} (${rec.dataset}) continued an adapter the live one no longer holds (${readCurrent(this.paths)?.note ?? ''}): its snapshot is kept aside and the dataset trains again`);
+    }
+    let where: string = decision.outcome;
+    if (inProcessing) {
+      const reason = decision.outcome === 'failed'
+        ? { kind: c.kind, message: c.message, runId: rec.runId, attempts: decision.meta.attempts, at: now.toISOString(), exit: run.exit ?? null, lastLogLines: logTail(rec.logPath, 30).split('\n') }
+        : undefined;
+      const to = moveDataset(this.paths, 'processing', decision.outcome, rec.dataset, decision.meta, reason);
+      where = `${decision.outcome}/${to}`;
+    } else this.log.warn(`run ${rec.runId}: processing/${rec.dataset} is missing; nothing to move`);
     writeFileSync(join(dirname(rec.jobPath), 'end.json'), JSON.stringify({ ...c, exit: run.exit ?? null, outcome: decision.outcome, at: now.toISOString() }, null, 2) + '\n');
     // The usage ledger: one durable line per run (a failed append is retried with the next run).
     this.ledger ??= new LedgerWriter(ledgerPath(this.paths.root));
@@ -653,7 +850,6 @@ export class Engine extends EventEmitter {
     });
     if (c.kind !== 'success' && c.kind !== 'stopped') s = withError(s, `run ${rec.runId} (${rec.dataset}): ${c.kind}: ${c.message}`, now);
     if (decision.pause) s = withPause(s, decision.pause);
-    if (snapshotPause) s = withPause(withError(s, snapshotPause, now), snapshotPause);
     if (s.stopAfterJob) s = { ...withPause(s, 'stopped after the job (resume to continue)'), stopAfterJob: false };
     this.state = s;
     this.run = undefined;
@@ -661,6 +857,23 @@ export class Engine extends EventEmitter {
     if (snapshotMade) this.consolidator.snapshotMade();
     const retry = decision.outcome === 'queue' && decision.meta.notBefore ? `; retry after ${decision.meta.notBefore}` : '';
     this.log.info(`run ${rec.runId} (${rec.dataset}, attempt ${rec.attempt}) ended: ${c.kind}: ${c.message} → ${where}${retry} [settled in ${(performance.now() - t0).toFixed(1)} ms, snapshot ${snapshotMs.toFixed(1)} ms]`);
+  }
+
+  /**
+   * What the engine saw of a full disk for this run: an ENOSPC of its own writes (state.json, its
+   * log) since the run started, or free space under disk.minFreeGiB (at least 1 MiB) now. A trainer
+   * on a full disk often cannot say so itself: its trainer.log and exit.json are on that disk.
+   */
+  private diskFullEvidence(run: RunHandle): string | null {
+    if (run.diskFullSeen) return run.diskFullSeen;
+    const lw = this.log.lastWriteError;
+    if (lw && (lw.code === 'ENOSPC' || lw.code === 'EDQUOT') && lw.at >= Date.parse(run.record.startedAt)) return `the engine's log could not be written: ${lw.message}`;
+    try {
+      const free = diskFacts(this.paths.root).freeBytes;
+      const min = Math.max(this.config.disk.minFreeGiB * 2 ** 30, 2 ** 20);
+      if (free < min) return `${(free / 2 ** 20).toFixed(1)} MiB free on the queue root at the end of the run, under ${(min / 2 ** 20).toFixed(1)} MiB`;
+    } catch { /* unknown */ }
+    return null;
   }
 
   private maybeStartRun(): void {
@@ -680,6 +893,22 @@ export class Engine extends EventEmitter {
     // Free space, inodes, writability, GPU: a shortage pauses the queue instead of failing the dataset.
     const held = this.resources.beforeRun(this.resourceEnv(), this.state);
     if (held) { this.state = held; this.save(); return; }
+    // Never two trainers for one root: a live process of a run this engine does not know of
+    // (state.json was lost or replaced while it ran) is adopted instead (one pass over /proc, a few ms).
+    const stray = liveRunProcesses(this.paths);
+    if (stray.size) {
+      this.log.error(`process(es) of ${[...stray.keys()].map((d) => `runs/${basename(d)}`).join(', ')} alive (pids ${[...stray.values()].flat().map((x) => x.pid).join(' ')}) although state.json names no run: not starting ${next.name}`);
+      this.recoverRunFromDisk(false);
+      if (!this.run) {
+        // Leftovers of runs already settled (end.json): no process of a run outlives it.
+        for (const dir of stray.keys()) {
+          const killed = killRun({ runDir: dir, jobPath: join(dir, 'job.json'), rootPid: null });
+          if (killed.length) this.log.warn(`runs/${basename(dir)} was settled already: SIGKILL to its leftover process(es) ${killed.map((k) => k.pid).join(' ')}`);
+        }
+      }
+      this.save();
+      return;
+    }
     const c = this.config;
     const runId = newRunId();
     const runDir = join(this.paths.runs, runId);
@@ -687,6 +916,11 @@ export class Engine extends EventEmitter {
     try {
       name = moveDataset(this.paths, 'queue', 'processing', next.name, next.meta);
     } catch (e) {
+      if (writeTroubleOf(e)) {
+        this.writeFailed(`cannot move queue/${next.name} to processing/`, e);
+        this.save();
+        return;
+      }
       this.state = withPause(this.state, `cannot move queue/${next.name} to processing/: ${(e as Error).message} (fix it, then resume)`);
       this.fail(`cannot start ${next.name}: ${(e as Error).message}; the queue is paused`);
       return;
@@ -714,6 +948,12 @@ export class Engine extends EventEmitter {
     } catch (e) {
       // A full disk, typically: put the dataset back and pause rather than fail it or spin.
       try { moveDataset(this.paths, 'processing', 'queue', name); } catch { /* recovery at the next start puts it back */ }
+      if (writeTroubleOf(e)) {
+        // Space or permission: a resource pause, lifted by itself once writes succeed again.
+        this.writeFailed(`cannot prepare run ${runId} for ${name}`, e);
+        this.save();
+        return;
+      }
       this.state = withPause(this.state, `cannot prepare run ${runId}: ${(e as Error).message} (free space or fix permissions, then resume)`);
       this.fail(`cannot prepare run ${runId} for ${name}: ${(e as Error).message}; the queue is paused`);
       return;

@@ -33,13 +33,79 @@ import type { DatasetMeta } from './types';
 
 const PARTIAL = /(\.part|\.tmp|~|\.crdownload|\.partial|\.swp|\.download)$/i;
 
-export type IgnoreReason = 'hidden' | 'partial' | 'not-jsonl' | 'not-a-file' | 'symlink-outside';
+/** Why a name alone keeps a file out (folders and symlinks are judged from the entry itself). */
+export type IgnoreReason = 'hidden' | 'partial' | 'not-jsonl';
 
 export function ignoredName(name: string): IgnoreReason | undefined {
   if (name.startsWith('.')) return 'hidden';
   if (PARTIAL.test(name)) return 'partial';
   if (!/\.jsonl$/i.test(name)) return 'not-jsonl';
   return undefined;
+}
+
+/** Why a name is never taken, in words for the log and `status`. */
+export function ignoredNameWhy(why: IgnoreReason): string {
+  switch (why) {
+    case 'hidden': return 'its name starts with a dot, and hidden files are never taken (rename it without the leading dot)';
+    case 'partial': return 'a partial or temporary name (.part, .tmp, ~, .crdownload, .partial, .swp, .download): taken once renamed to *.jsonl';
+    case 'not-jsonl': return 'only *.jsonl files are taken';
+  }
+}
+
+/**
+ * Hidden and partial names are usually a writer's temporary file, renamed into place a moment
+ * later (the safe way to drop a dataset): reported only when one stays this long.
+ */
+export const REPORT_TRANSIENT_AFTER_MS = 5000;
+
+/**
+ * Every inbox entry that is not taken, with why (for `status`; the engine logs the same words once
+ * per entry). An entry still being written (a *.jsonl file not yet complete) is not listed: it will be taken.
+ */
+export function inboxNotTaken(inbox: string): { name: string; why: string }[] {
+  let names: string[];
+  try {
+    names = readdirSync(inbox).sort();
+  } catch {
+    return [];
+  }
+  const out: { name: string; why: string }[] = [];
+  for (const name of names) {
+    const why = entryProblem(inbox, name);
+    if (why) out.push({ name, why });
+  }
+  return out;
+}
+
+/** Why the entry `name` of the inbox cannot be taken, or undefined when it can (once complete). */
+function entryProblem(inbox: string, name: string): string | undefined {
+  const named = ignoredName(name);
+  if (named) return ignoredNameWhy(named);
+  const path = join(inbox, name);
+  try {
+    const l = lstatSync(path);
+    if (l.isSymbolicLink()) {
+      let target: string;
+      try {
+        target = realpathSync(path);
+      } catch {
+        return 'a symlink whose target does not exist';
+      }
+      if (!isInside(realpathSync(inbox), target)) return `a symlink to ${target}, outside the inbox: not followed`;
+      if (!statSync(target).isFile()) return `a symlink to ${target}, which is not a regular file`;
+      return undefined;
+    }
+    if (l.isDirectory()) return 'a folder: only regular files are taken';
+    if (!l.isFile()) return 'not a regular file (a device, a socket or a pipe)';
+  } catch {
+    return undefined; // gone meanwhile
+  }
+  return undefined;
+}
+
+function isInside(dir: string, target: string): boolean {
+  const rel = relative(dir, target);
+  return !(rel === '' || rel.startsWith('..') || rel.startsWith(sep) || rel.includes(`..${sep}`));
 }
 
 /** A file of the inbox ready to be taken; `source` differs from `path` for a followed symlink. */
@@ -62,6 +128,8 @@ interface Seen {
 export class InboxWatcher {
   private readonly seen = new Map<string, Seen>();
   private readonly reported = new Set<string>();
+  /** Hidden and partial names, with when they were first seen (monotonic ms). */
+  private readonly transient = new Map<string, number>();
   /** Names with a `change` event (written in place) since the last scan. */
   private readonly changed = new Set<string>();
   /** Wall-clock ms since when the inbox's fs.watch reports changes; undefined while it does not. */
@@ -91,11 +159,20 @@ export class InboxWatcher {
     const whole: (Candidate & { ready: Ready; entry: Seen })[] = [];
     const present = new Set(names);
     for (const k of this.seen.keys()) if (!present.has(k)) this.seen.delete(k);
+    for (const k of this.transient.keys()) if (!present.has(k)) this.transient.delete(k);
+    // A name that left and came back is reported again.
+    for (const k of this.reported) if (!present.has(k)) this.reported.delete(k);
     const stableMs = stableSeconds * 1000;
     for (const name of names.sort()) {
       const why = ignoredName(name);
       if (why) {
-        if (why !== 'hidden' && why !== 'partial') this.once(name, `inbox/${name}: not taken (only *.jsonl files are)`);
+        if (why === 'hidden' || why === 'partial') {
+          // A writer's temporary name is usually renamed a moment later: reported only if it stays.
+          const first = this.transient.get(name) ?? nowMono;
+          this.transient.set(name, first);
+          if (nowMono - first < REPORT_TRANSIENT_AFTER_MS) continue;
+        }
+        this.once(name, `inbox/${name}: not taken: ${ignoredNameWhy(why)}`);
         continue;
       }
       const path = join(this.inbox, name);
@@ -106,11 +183,15 @@ export class InboxWatcher {
         const l = lstatSync(path);
         if (l.isSymbolicLink()) {
           symlink = true;
-          const target = realpathSync(path);
-          const inboxReal = realpathSync(this.inbox);
-          const rel = relative(inboxReal, target);
-          if (rel === '' || rel.startsWith('..') || rel.startsWith(sep) || rel.includes(`..${sep}`)) {
-            this.once(name, `inbox/${name}: a symlink to ${target}, outside the inbox: not followed`);
+          let target: string;
+          try {
+            target = realpathSync(path);
+          } catch {
+            this.once(name, `inbox/${name}: not taken: a symlink whose target does not exist`);
+            continue;
+          }
+          if (!isInside(realpathSync(this.inbox), target)) {
+            this.once(name, `inbox/${name}: not taken: a symlink to ${target}, outside the inbox: not followed`);
             continue;
           }
           source = target;
@@ -120,7 +201,7 @@ export class InboxWatcher {
         continue;
       }
       if (!st.isFile()) {
-        this.once(name, `inbox/${name}: not a regular file: not taken`);
+        this.once(name, `inbox/${name}: not taken: ${st.isDirectory() ? (symlink ? 'a symlink to a folder' : 'a folder: only regular files are taken') : 'not a regular file (a device, a socket or a pipe)'}`);
         continue;
       }
       const r: Ready = { name, path, source, symlink };

@@ -6,6 +6,9 @@ export type LogLevel = 'info' | 'warn' | 'error';
 export type LogSink = (level: LogLevel, message: string) => void;
 
 export class EngineLog {
+  /** The last failure to append to the log file (a full or read-only disk), with its wall-clock time. */
+  lastWriteError: { code: string; message: string; at: number } | undefined;
+
   constructor(private readonly dir: string, private readonly echo?: (line: string) => void) {}
 
   write(level: LogLevel, message: string, now: Date = new Date()): void {
@@ -13,8 +16,10 @@ export class EngineLog {
     const day = now.toISOString().slice(0, 10).replace(/-/g, '');
     try {
       appendFileSync(join(this.dir, `engine-${day}.log`), line + '\n');
-    } catch {
-      // A full disk must not stop the engine; the echo (if any) still shows it.
+    } catch (e) {
+      // A full disk must not stop the engine; the echo (if any) still shows it, and the engine
+      // takes the failure as evidence of a full disk (engine.ts).
+      this.lastWriteError = { code: (e as NodeJS.ErrnoException).code ?? 'EIO', message: (e as Error).message, at: now.getTime() };
     }
     this.echo?.(line);
   }

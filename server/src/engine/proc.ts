@@ -75,8 +75,11 @@ export function findProcessesByJob(match: (jobPath: string) => boolean): { pid: 
   return found;
 }
 
-/** The oom_kill counter of the memory cgroup `pid` belongs to (v2 or v1), where readable. */
-export function oomKillCount(pid: number | 'self'): number | undefined {
+/**
+ * The file holding the oom_kill counter of the memory cgroup `pid` belongs to (cgroup v2
+ * `memory.events`, v1 `memory.oom_control`), where one is readable.
+ */
+export function oomCounterFile(pid: number | 'self'): string | undefined {
   let lines: string[];
   try {
     lines = readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n');
@@ -85,20 +88,38 @@ export function oomKillCount(pid: number | 'self'): number | undefined {
   }
   const candidates: string[] = [];
   for (const line of lines) {
-    const [, controllers, path] = line.split(':', 3).length === 3 ? (line.match(/^([^:]*):([^:]*):(.*)$/) ?? []) as string[] : [];
-    if (path === undefined || controllers === undefined) continue;
+    const m = /^([^:]*):([^:]*):(.*)$/.exec(line);
+    if (!m) continue;
+    const [, , controllers, path] = m as unknown as [string, string, string, string];
     if (controllers === '') candidates.push(`/sys/fs/cgroup${path}/memory.events`, `/sys/fs/cgroup/unified${path}/memory.events`);
-    else if (controllers.split(",").includes("memory")) candidates.push(`/sys/fs/cgroup/memory${path}/memory.oom_control`, "/sys/fs/cgroup/memory/memory.oom_control");
+    else if (controllers.split(',').includes('memory')) candidates.push(`/sys/fs/cgroup/memory${path}/memory.oom_control`, '/sys/fs/cgroup/memory/memory.oom_control');
   }
-  for (const file of candidates) {
-    try {
-      const m = /^oom_kill (\d+)$/m.exec(readFileSync(file, 'utf8'));
-      if (m) return Number(m[1]);
-    } catch {
-      // not readable here
-    }
+  return candidates.find((f) => readOomKills(f) !== undefined);
+}
+
+/** The oom_kill count in a counter file (oomCounterFile), or undefined when unreadable. */
+export function readOomKills(file: string): number | undefined {
+  try {
+    const m = /^oom_kill (\d+)$/m.exec(readFileSync(file, 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
   }
-  return undefined;
+}
+
+/** The oom_kill counter of the memory cgroup `pid` belongs to (v2 or v1), where readable. */
+export function oomKillCount(pid: number | 'self'): number | undefined {
+  const f = oomCounterFile(pid);
+  return f === undefined ? undefined : readOomKills(f);
+}
+
+/** The direct children of a process (`/proc/<pid>/task/<pid>/children`); none where the kernel does not offer the file. */
+export function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
 }
 
 /**
@@ -200,4 +221,58 @@ export function killRun(run: { runDir: string; jobPath: string; rootPid: number 
     } catch { /* gone meanwhile */ }
   }
   return killed;
+}
+
+/**
+ * Every live process of any run under `runsDir` (one pass over /proc), by run folder: those whose
+ * command line has `--job <runsDir>/<id>/…` and those whose environment holds the mark
+ * RUN_MARK=<runsDir>/<id>. The engine asks before it starts a run, and when it recovers without a
+ * run in state.json, so a trainer it does not know of is adopted instead of joined by a second one.
+ */
+export function processesUnderRuns(runsDir: string): Map<string, ProcId[]> {
+  const out = new Map<string, ProcId[]>();
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return out;
+  }
+  const prefix = runsDir.endsWith('/') ? runsDir : `${runsDir}/`;
+  const markPrefix = `${RUN_MARK}=${prefix}`;
+  const add = (runDir: string, p: ProcId): void => {
+    const list = out.get(runDir);
+    if (!list) out.set(runDir, [p]);
+    else if (!list.some((x) => x.pid === p.pid)) list.push(p);
+  };
+  for (const e of entries) {
+    if (!/^\d+$/.test(e)) continue;
+    const pid = Number(e);
+    if (pid === process.pid) continue;
+    let runDir: string | undefined;
+    try {
+      const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      const i = args.indexOf('--job');
+      const job = i >= 0 ? args[i + 1] : undefined;
+      if (job?.startsWith(prefix)) runDir = job.slice(0, job.lastIndexOf('/'));
+    } catch {
+      continue;
+    }
+    if (runDir === undefined) {
+      let env: string;
+      try {
+        env = readFileSync(`/proc/${pid}/environ`, 'latin1');
+      } catch {
+        continue; // another user's, or gone
+      }
+      const at = env.startsWith(markPrefix) ? 0 : env.indexOf(`\0${markPrefix}`) + 1;
+      if (at > 0 || env.startsWith(markPrefix)) {
+        const end = env.indexOf('\0', at);
+        runDir = env.slice(at + RUN_MARK.length + 1, end < 0 ? undefined : end);
+      }
+    }
+    if (runDir === undefined) continue;
+    const st = procStat(pid);
+    if (st && st.state !== 'Z' && st.state !== 'X') add(runDir, { pid, startTime: st.startTime });
+  }
+  return out;
 }

@@ -20,7 +20,7 @@ import { createHash } from 'node:crypto';
 import { basename, join, relative, sep } from 'node:path';
 import { checkAdapter, type AdapterReport } from './adapterCheck';
 import { fsyncDir, fsyncFile, readJsonQuiet, writeJsonAtomic } from './atomic';
-import { baseIdFromPath, modelDir, type LineageDataset } from './models';
+import { baseIdFromPath, listModels, modelDir, type LineageDataset } from './models';
 import type { RootPaths } from './paths';
 
 export const MANIFEST = 'manifest.json';
@@ -396,6 +396,7 @@ export function verifySnapshotsAtStart(p: RootPaths, now: Date = new Date()): st
     }
   }
   if (Object.keys(updates).length) recordVerified(p, updates);
+  if (existsSync(p.current) && !readCurrent(p)) msgs.push(rebuildCurrent(p, bad, now));
   const cur = readCurrent(p);
   if (cur?.snapshot && (bad.has(cur.snapshot) || !existsSync(join(dir, cur.snapshot, MANIFEST)))) {
     // Only a snapshot trained on the live base fits it: after a consolidation, falling back to one of
@@ -409,6 +410,33 @@ export function verifySnapshotsAtStart(p: RootPaths, now: Date = new Date()): st
     msgs.push(note);
   }
   return msgs;
+}
+
+/**
+ * current.json exists but does not read (torn, garbage): it is a pointer the folders can give back.
+ * The newest of the verified snapshots and the consolidated models becomes current (a snapshot with
+ * the base it was trained on; a model newer than every snapshot with no adapter), the bad file kept
+ * aside as current.json.corrupt-<time>. Without this the next run would start from the bare base
+ * model, and done/ would no longer be in the live adapter.
+ */
+function rebuildCurrent(p: RootPaths, bad: ReadonlySet<string>, now: Date): string {
+  const aside = `${p.current}.corrupt-${stamp(now)}`;
+  try { renameSync(p.current, aside); } catch { /* replaced below anyway */ }
+  const snap = listSnapshots(p).find((x) => x.verified === true && !bad.has(x.id));
+  const model = listModels(p).sort((a, b) => (b.created ?? '').localeCompare(a.created ?? ''))[0];
+  const modelNewer = model && (!snap || (model.created ?? '') > (snap.created ?? ''));
+  const note = `current.json was unreadable (kept aside as ${basename(aside)}): rebuilt as ${modelNewer ? `models/${model.id} with no adapter` : snap ? `snapshot ${snap.id}` : 'the base model'}, the newest verified (${now.toISOString()})`;
+  if (modelNewer) setCurrent(p, null, note, now, model.id);
+  else setCurrent(p, snap?.id ?? null, note, now, snap?.base ?? null);
+  return note;
+}
+
+/**
+ * Whether current.json's note says the engine itself moved the live adapter (a damaged current
+ * snapshot, a rebuilt current.json), as opposed to a person (rollback) or a consolidation.
+ */
+export function isFallbackNote(note: string | null | undefined): boolean {
+  return /^current snapshot .* (is corrupt|is missing)|^current\.json was unreadable/.test(note ?? '');
 }
 
 /** Makes a snapshot current after verifying it again (`rollback`). */
@@ -464,17 +492,24 @@ export function snapshotAfterSuccess(p: RootPaths, input: SnapshotInput & { star
     return snapshotAfterSuccessOrThrow(p, input);
   } catch (e) {
     // current.json could not be written (a full disk): current is unchanged, the queue pauses.
-    const message = `run ${input.runId}: snapshot bookkeeping failed: ${(e as Error).message}; current stays ${readCurrent(p)?.snapshot ?? 'none'} and the queue is paused (resume when fixed)`;
+    const message = `run ${input.runId}: snapshot bookkeeping failed: ${(e as Error).message}; current stays ${readCurrent(p)?.snapshot ?? 'none'}; the dataset waits at the head of the queue and the queue is paused`;
     return { log: [{ level: 'error', message }], pause: message };
   }
 }
 
 function snapshotAfterSuccessOrThrow(p: RootPaths, input: SnapshotInput & { startedFrom: string | null; keep: number }): AfterSuccess {
   const log: AfterSuccess['log'] = [];
+  // A run settled a second time (the engine died between the snapshot and state.json) has its
+  // snapshot already: it is not copied again.
+  const prior = listSnapshots(p).find((x) => x.runId === input.runId);
+  if (prior) {
+    log.push({ level: 'info', message: `snapshot ${prior.id} of run ${input.runId} exists already${prior.current ? ' and is current' : ''}` });
+    return prior.current ? { log, current: prior.id } : { log };
+  }
   const r = createSnapshot(p, input);
   if (!r.ok) {
     const cur = readCurrent(p)?.snapshot ?? null;
-    const message = `run ${input.runId}: no snapshot of ${input.adapterDir}: ${r.message}. Current stays ${cur ?? 'none'}; the queue is paused (check it with \`lora-queue inspect ${input.adapterDir}\`; resume continues from ${cur ?? 'the base model'})`;
+    const message = `run ${input.runId}: no snapshot of ${input.adapterDir}: ${r.message}. Current stays ${cur ?? 'none'}; the dataset waits at the head of the queue and the queue is paused (check the adapter with \`lora-queue inspect ${input.adapterDir}\`; after resume the dataset trains again from ${cur ?? 'the base model'})`;
     log.push({ level: 'error', message });
     return { log, pause: message };
   }

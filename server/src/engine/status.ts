@@ -2,10 +2,12 @@
  * What a queue root looks like right now, read from disk only: for `lora-queue status`, for a
  * follower, and for anyone who cannot ask the owner. Never changes anything.
  */
-import { readdirSync } from 'node:fs';
+import { accessSync, constants, readdirSync } from 'node:fs';
+import { diskFacts } from './resources';
 import { readJsonQuiet } from './atomic';
 import { listDatasets, listEntries, reasonPath } from './datasets';
 import { applyEvents, emptyProgress, etaSeconds, EventTail } from './events';
+import { inboxNotTaken as inboxNotTaken_ } from './intake';
 import { holderAlive, readLock } from './lock';
 import type { RootPaths } from './paths';
 import { peekState } from './state';
@@ -36,7 +38,16 @@ export interface QueueStatus {
     stopping: string | null;
   } | null;
   queue: { name: string; priority: number; attempts: number; added: string; examples: number; size: number; notBefore: string | null; resumeFrom: string | null }[];
+  /**
+   * Why the queue root cannot take writes now (its filesystem full, read-only or not writable to
+   * us), judged without writing; null when it can. Shown even when state.json, on that same disk,
+   * could not record the engine's pause.
+   */
+  rootProblem: string | null;
+  /** Inbox files waiting to be complete and taken. */
   inbox: string[];
+  /** Inbox entries that will not be taken as they are, and why (hidden or partial names, other suffixes, folders, symlinks out of the inbox). */
+  inboxNotTaken: { name: string; why: string }[];
   failed: { name: string; kind: string; message: string }[];
   done: number;
   pendingCommands: number;
@@ -71,8 +82,11 @@ export function readStatus(p: RootPaths): QueueStatus {
   let inbox: string[] = [];
   let pending = 0;
   try {
-    inbox = readdirSync(p.inbox).filter((n) => !n.startsWith('.')).sort();
+    inbox = readdirSync(p.inbox).sort();
   } catch { /* none */ }
+  const inboxNotTaken = inboxNotTaken_(p.inbox);
+  const notTaken = new Set(inboxNotTaken.map((e) => e.name));
+  inbox = inbox.filter((n) => !notTaken.has(n));
   try {
     pending = readdirSync(p.control).filter((n) => !n.startsWith('.') && n.endsWith('.json')).length;
   } catch { /* none */ }
@@ -87,7 +101,9 @@ export function readStatus(p: RootPaths): QueueStatus {
     queue: orderQueue(listEntries(p.queue)).map(({ name, meta }) => ({
       name, priority: meta.priority, attempts: meta.attempts, added: meta.added, examples: meta.examples, size: meta.size, notBefore: meta.notBefore ?? null, resumeFrom: meta.resumeFrom ?? null,
     })),
+    rootProblem: rootProblem(p.root),
     inbox,
+    inboxNotTaken,
     failed,
     done: listDatasets(p.done).length,
     pendingCommands: pending,
@@ -98,6 +114,21 @@ export function readStatus(p: RootPaths): QueueStatus {
     consolidation: state?.consolidation ?? null,
     lastConsolidation: state?.consolidations?.at(-1) ?? null,
   };
+}
+
+function rootProblem(root: string): string | null {
+  try {
+    accessSync(root, constants.W_OK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT') return `the queue root is not writable (${code ?? (e as Error).message})`;
+    return null;
+  }
+  try {
+    const free = diskFacts(root).freeBytes;
+    if (free < 2 ** 20) return `the queue root's filesystem is full (${(free / 1024).toFixed(0)} KiB free)`;
+  } catch { /* unknown */ }
+  return null;
 }
 
 function baseStatus(p: RootPaths): QueueStatus['base'] {
@@ -122,6 +153,7 @@ export function formatStatus(s: QueueStatus): string[] {
   out.push(`queue root: ${s.root}`);
   out.push(s.engine?.running ? `engine: running (pid ${s.engine.pid} on ${s.engine.host}, since ${s.engine.since})` : 'engine: not running (commands are applied directly; nothing trains until `lora-queue daemon` or the editor starts one)');
   if (s.blocked && !s.current) out.push(`not training: ${s.blocked}`);
+  if (s.rootProblem) out.push(`disk: ${s.rootProblem}`);
   out.push(s.paused ? `queue: paused${s.pauseReason ? ` — ${s.pauseReason}` : ''}` : s.stopAfterJob ? 'queue: pauses after the current run' : 'queue: active');
   if (s.current) {
     const c = s.current;
@@ -143,6 +175,10 @@ export function formatStatus(s: QueueStatus): string[] {
   });
   if (s.queue.length > STATUS_QUEUE_LINES) out.push(`  … and ${s.queue.length - STATUS_QUEUE_LINES} more (status --format json lists them all)`);
   if (s.inbox.length) out.push(`inbox: ${s.inbox.join(', ')}`);
+  if (s.inboxNotTaken.length) {
+    out.push(`inbox, not taken: ${s.inboxNotTaken.length}`);
+    for (const e of s.inboxNotTaken) out.push(`  ${JSON.stringify(e.name)}: ${e.why}`);
+  }
   out.push(s.snapshot?.snapshot
     ? `adapter: snapshot ${s.snapshot.snapshot} (step ${s.snapshot.step ?? '?'}, loss ${s.snapshot.loss?.toFixed(4) ?? '?'}, ${s.snapshot.dataset ?? '?'}; since ${s.snapshot.since ?? '?'})`
     : s.snapshot?.adapter ? `adapter: ${s.snapshot.adapter}` : 'adapter: the base model (no snapshot yet)');

@@ -20,7 +20,7 @@ import { spawnDetached } from './detached';
 import { performance } from 'node:perf_hooks';
 import { applyEvents, emptyProgress, EventTail, type Progress } from './events';
 import { exitRecordPath, readExitRecord } from './exitRecord';
-import { isProcessAlive, killRun, oomKillCount, processesOfRun, processStartTime, RUN_MARK, type ProcId } from './proc';
+import { childrenOf, isProcessAlive, killRun, oomCounterFile, oomKillCount, processesOfRun, processStartTime, readOomKills, RUN_MARK, type ProcId } from './proc';
 import type { EngineAction, RunRecord } from './types';
 
 /** The exit recorder sits beside this module: dist/exitRecorder.js in the bundles, exitRecorder.js in out/. */
@@ -41,8 +41,21 @@ export class RunHandle {
   spawnError: string | undefined;
   /** Monotonic ms after which the group gets SIGKILL (set by a stop now). */
   killDeadline: number | undefined;
+  /** The first ENOSPC/EDQUOT of the engine's own writes while this run trained (evidence for disk_full). */
+  diskFullSeen: string | undefined;
+  /** The first EROFS/EACCES/EPERM of the engine's own writes while this run trained (evidence for disk_unwritable). */
+  unwritableSeen: string | undefined;
   /** Called once when a spawned trainer exits (or fails to spawn), so the engine need not wait for its next tick. */
   onExit: (() => void) | undefined;
+
+  /**
+   * The oom_kill counters of the memory cgroups the run's processes were seen in, with the count
+   * when first seen. A trainer command may put itself in a memory-limited cgroup of its own
+   * (`systemd-run --scope -p MemoryMax=…`, a container), whose OOM kills the engine's own cgroup
+   * never counts.
+   */
+  private readonly oomWatch = new Map<string, number>();
+  private lastOomScan = -Infinity;
 
   private constructor(readonly record: RunRecord, readonly adopted: boolean) {
     this.tail = new EventTail(record.eventsPath);
@@ -89,8 +102,31 @@ export class RunHandle {
     return h;
   }
 
+  /**
+   * Notes the memory cgroup of each process under the run's leader (the exit recorder and its
+   * descendants, through /proc/<pid>/task/<pid>/children: a few small reads), once a second.
+   */
+  private watchOomCounters(now: number): void {
+    if (now - this.lastOomScan < 1000 || this.record.pid === null) return;
+    this.lastOomScan = now;
+    const seen = new Set<number>();
+    const todo = [this.record.pid];
+    while (todo.length && seen.size < 256) {
+      const pid = todo.pop()!;
+      if (seen.has(pid)) continue;
+      seen.add(pid);
+      const file = oomCounterFile(pid);
+      if (file !== undefined && !this.oomWatch.has(file)) {
+        const n = readOomKills(file);
+        if (n !== undefined) this.oomWatch.set(file, n);
+      }
+      todo.push(...childrenOf(pid));
+    }
+  }
+
   /** Reads new events; returns true when the run has ended (all its events read). */
   poll(now: number = performance.now()): boolean {
+    if (this.exit === undefined) this.watchOomCounters(now);
     const events = this.tail.read();
     if (events.length) {
       applyEvents(this.progress, events);
@@ -164,11 +200,23 @@ export class RunHandle {
     this.record.action = a;
   }
 
+  /**
+   * OOM kills during the run: in the engine's own memory cgroup since the spawn, plus in every
+   * other memory cgroup a process of the run was seen in since it was first seen there. null when
+   * none of them is readable.
+   */
   oomKillsSinceStart(): number | null {
+    const selfFile = oomCounterFile('self');
+    let total: number | null = null;
     const base = this.record.oomKillsAtStart;
-    if (base === null) return null;
     const nowCount = oomKillCount('self');
-    return nowCount === undefined ? null : Math.max(0, nowCount - base);
+    if (base !== null && nowCount !== undefined) total = Math.max(0, nowCount - base);
+    for (const [file, first] of this.oomWatch) {
+      if (file === selfFile) continue;
+      const n = readOomKills(file);
+      if (n !== undefined) total = (total ?? 0) + Math.max(0, n - first);
+    }
+    return total;
   }
 }
 

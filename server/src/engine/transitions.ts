@@ -107,7 +107,7 @@ export function decideAfterEnd(
       return {
         outcome: 'queue',
         meta: { ...base, interrupted: true, resumeFrom, notBefore: null },
-        pause: `${RESOURCE_PAUSE_PREFIX}${END_KINDS[known].words} during run ${opts.runId}: ${opts.message} (the queue resumes by itself once free space is back above disk.resumeFreeGiB)`,
+        pause: `${RESOURCE_PAUSE_PREFIX}${END_KINDS[known].words} during run ${opts.runId}: ${opts.message} (the queue resumes by itself once ${known === 'disk_full' ? 'free space is back above disk.resumeFreeGiB' : 'the queue root is writable again'})`,
       };
     case 'fail':
       return { outcome: 'failed', meta: { ...base, attempts: meta.attempts + 1, interrupted: false, notBefore: null } };
