@@ -1,5 +1,6 @@
 /** Process identity on Linux: a pid plus its start time, so a reused pid is never mistaken for ours. */
 import { readFileSync, readdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 
 export interface ProcStat {
   readonly state: string;
@@ -135,36 +136,30 @@ export interface ProcId {
   readonly startTime: string;
 }
 
-function environHas(pid: number, entry: Buffer): boolean {
-  let env: Buffer;
-  try {
-    env = readFileSync(`/proc/${pid}/environ`);
-  } catch {
-    return false; // gone, or another user's
-  }
-  // Entries are NUL-terminated: match a whole entry, at the start or after a NUL.
-  if (env.subarray(0, entry.length).equals(entry)) return true;
-  const needle = Buffer.concat([Buffer.from([0]), entry]);
-  return env.indexOf(needle) >= 0;
-}
-
 /**
  * Every live process of a run, found three ways, so none escapes: the descendants of `rootPid`
- * (the exit recorder, the group leader), the processes whose environment holds RUN_MARK=`runDir`,
- * and those whose command line names the run's job file (`--job <jobPath>`). Zombies are left out
- * (they hold nothing but a pid), and so is the engine itself.
+ * (the exit recorder, the group leader), and, through processesUnderRuns, the processes whose
+ * environment holds RUN_MARK=`runDir` or whose command line names the run's job file. Zombies are
+ * left out (they hold nothing but a pid), and so is the engine itself.
  */
 export function processesOfRun(run: { runDir: string; jobPath: string; rootPid: number | null }): ProcId[] {
+  const found = new Map<number, string>();
+  for (const p of processesUnderRuns(dirname(run.runDir)).get(run.runDir) ?? []) found.set(p.pid, p.startTime);
+  for (const p of descendantsOf(run.rootPid)) found.set(p.pid, p.startTime);
+  return [...found].map(([pid, startTime]) => ({ pid, startTime }));
+}
+
+/** `rootPid` and every live process below it (by the parent pid in /proc/<pid>/stat); none when it is null or gone. */
+function descendantsOf(rootPid: number | null): ProcId[] {
+  if (rootPid === null) return [];
   let entries: string[];
   try {
     entries = readdirSync('/proc');
   } catch {
     return [];
   }
-  const mark = Buffer.from(`${RUN_MARK}=${run.runDir}\0`);
   const children = new Map<number, number[]>();
   const stats = new Map<number, ProcStat>();
-  const found = new Map<number, string>();
   for (const e of entries) {
     if (!/^\d+$/.test(e)) continue;
     const pid = Number(e);
@@ -175,30 +170,18 @@ export function processesOfRun(run: { runDir: string; jobPath: string; rootPid: 
     const list = children.get(st.ppid);
     if (list) list.push(pid);
     else children.set(st.ppid, [pid]);
-    if (environHas(pid, mark)) {
-      found.set(pid, st.startTime);
-      continue;
-    }
-    try {
-      const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-      const i = args.indexOf('--job');
-      if (i >= 0 && args[i + 1] === run.jobPath) found.set(pid, st.startTime);
-    } catch {
-      // gone meanwhile
-    }
   }
-  if (run.rootPid !== null && stats.has(run.rootPid)) {
-    const seen = new Set<number>();
-    const todo = [run.rootPid];
-    while (todo.length) {
-      const pid = todo.pop()!;
-      if (seen.has(pid)) continue;
-      seen.add(pid);
-      found.set(pid, stats.get(pid)!.startTime);
-      todo.push(...(children.get(pid) ?? []));
-    }
+  const out: ProcId[] = [];
+  const seen = new Set<number>();
+  const todo = stats.has(rootPid) ? [rootPid] : [];
+  while (todo.length) {
+    const pid = todo.pop()!;
+    if (seen.has(pid)) continue;
+    seen.add(pid);
+    out.push({ pid, startTime: stats.get(pid)!.startTime });
+    todo.push(...(children.get(pid) ?? []));
   }
-  return [...found].map(([pid, startTime]) => ({ pid, startTime }));
+  return out;
 }
 
 /**

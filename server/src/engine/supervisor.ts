@@ -160,21 +160,14 @@ export class RunHandle {
     return (now - this.lastActivity) / 1000;
   }
 
-  signal(sig: NodeJS.Signals, group = false): boolean {
+  /** A graceful signal to the trainer command's process (a launcher forwards it); killAll is for SIGKILL. */
+  signal(sig: NodeJS.Signals): boolean {
     const pid = this.record.pid;
     if (pid === null || !this.alive()) return false;
     try {
-      process.kill(group ? -pid : pid, sig);
+      process.kill(pid, sig);
       return true;
     } catch {
-      if (group) {
-        try {
-          process.kill(pid, sig);
-          return true;
-        } catch {
-          return false;
-        }
-      }
       return false;
     }
   }
