@@ -37,6 +37,17 @@ BASE_HP = {
 }
 
 
+# A template that rewrites history the way Qwen 3 does: earlier assistant turns
+# lose their reasoning, the last one keeps it. (test_mask_rules.py, test_trainer.py)
+DROPS_REASONING = (
+    "{%- set ns = namespace(last=-1) %}{%- for m in messages %}{%- if m.role == 'user' %}{%- set ns.last = loop.index0 %}{%- endif %}{%- endfor %}"
+    "{%- for m in messages %}<{{ m.role }}>\n"
+    "{%- if m.role == 'assistant' and loop.index0 > ns.last and m.reasoning_content %}[think]{{ m.reasoning_content }}[/think]{% endif %}"
+    "{{ m.content }}</s>\n{%- endfor %}"
+    "{%- if add_generation_prompt %}<assistant>\n{%- endif %}"
+)
+
+
 def cuda_available() -> bool:
     try:
         import torch

@@ -16,20 +16,13 @@ from lora_queue_trainer import masking
 from lora_queue_trainer.data import Conversation, tokenize_conversations
 from lora_queue_trainer.masking import IGNORE_INDEX, TemplateError, build_samples
 
+from conftest import DROPS_REASONING
+
 REPO = Path(__file__).resolve().parents[2]
 TOKENS = REPO / "test" / "fixtures" / "tokens"
 DOC = json.loads((TOKENS / "expected.json").read_text())
 EXAMPLES = {e["name"]: e for e in DOC["examples"]}
 
-# A template that rewrites history the way Qwen 3 does: earlier assistant turns
-# lose their reasoning, the last one keeps it.
-DROPS_REASONING = (
-    "{%- set ns = namespace(last=-1) %}{%- for m in messages %}{%- if m.role == 'user' %}{%- set ns.last = loop.index0 %}{%- endif %}{%- endfor %}"
-    "{%- for m in messages %}<{{ m.role }}>\n"
-    "{%- if m.role == 'assistant' and loop.index0 > ns.last and m.reasoning_content %}[think]{{ m.reasoning_content }}[/think]{% endif %}"
-    "{{ m.content }}</s>\n{%- endfor %}"
-    "{%- if add_generation_prompt %}<assistant>\n{%- endif %}"
-)
 CHAT = [
     {"role": "user", "content": "2+2?"},
     {"role": "assistant", "reasoning_content": "two and two", "content": "4"},

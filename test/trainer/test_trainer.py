@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from conftest import (
+    DROPS_REASONING,
     conversation,
     cuda_available,
     load_adapter,
@@ -238,14 +239,6 @@ def test_packing_and_gradient_checkpointing_cpu(tmp_path, tiny_model, train_data
     assert run.of("done")[-1]["stopped"] is False
 
 
-# A template that rewrites history as Qwen 3 does (earlier turns lose their reasoning).
-DROPS_REASONING = (
-    "{%- set ns = namespace(last=-1) %}{%- for m in messages %}{%- if m.role == 'user' %}{%- set ns.last = loop.index0 %}{%- endif %}{%- endfor %}"
-    "{%- for m in messages %}<{{ m.role }}>\n"
-    "{%- if m.role == 'assistant' and loop.index0 > ns.last and m.reasoning_content %}[think]{{ m.reasoning_content }}[/think]{% endif %}"
-    "{{ m.content }}</s>\n{%- endfor %}"
-    "{%- if add_generation_prompt %}<assistant>\n{%- endif %}"
-)
 
 
 def _two_turn_chats(n: int) -> list:
