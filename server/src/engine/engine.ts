@@ -412,7 +412,9 @@ export class Engine extends EventEmitter {
     if (models.pause) this.state = withPause(this.state, models.pause);
 
     const cur = this.state.current;
-    const slurmRec = cur ? cur.slurm ?? readSlurmRecord(dirname(cur.jobPath)) : undefined;
+    // slurm.json is written the moment sbatch answers; state.json may have been saved before that.
+    const onDisk = cur ? readSlurmRecord(dirname(cur.jobPath)) : undefined;
+    const slurmRec = cur?.slurm?.jobId ? cur.slurm : onDisk ?? cur?.slurm;
     if (cur && slurmRec) this.adoptSlurm(cur, slurmRec, 'state.json');
     else if (cur) {
       let found = cur.pid !== null && isProcessAlive(cur.pid, cur.startTime ?? undefined);
