@@ -85,10 +85,11 @@ async function measure(kind) {
     const toStep = [];
     const sbatchToStep = [];
     for (let i = 0; i < REPS; i++) {
-      const before = H.runDirs(ws).length;
+      // Run ids sort by the second they started in, then at random: the new run is the one not seen before.
+      const before = new Set(H.runDirs(ws));
       await sleep(200 + Math.random() * 500);
       const t0 = dropAt(ws, `a${i}.jsonl`, H.GOOD(`a${i}`));
-      const run = await waitFor('the run', () => H.runDirs(ws).length > before && H.runDirs(ws).at(-1));
+      const run = await waitFor('the run', () => H.runDirs(ws).find((r) => !before.has(r)));
       const step = await waitFor('its first step', () => firstStepMs(ws, run));
       toStep.push(step - t0);
       if (kind === 'slurm') sbatchToStep.push(step - submittedMs(ws, run));
@@ -102,7 +103,7 @@ async function measure(kind) {
     const runsBefore = new Set(H.runDirs(ws));
     await H.lq(ws, ['resume']);
     await waitFor('the chain done', () => settled(ws, done0 + REPS + 1), 300_000);
-    const chain = H.runDirs(ws).filter((r) => !runsBefore.has(r));
+    const chain = H.runDirs(ws).filter((r) => !runsBefore.has(r)).sort((a, b) => stamps(ws, a).startedAt - stamps(ws, b).startedAt);
     const endToSubmit = [];
     const endToStart = [];
     for (let i = 1; i < chain.length; i++) {
@@ -130,7 +131,7 @@ try {
   results = {
     when: new Date().toISOString(), commit: execFileSync('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim(),
     machine: `${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), load average ${load.map((l) => l.toFixed(1)).join(' → ')}`,
-    slurm: cluster.version, reps: REPS, pollSeconds: Number(opt.poll), local, slurm,
+    slurmVersion: cluster.version, reps: REPS, pollSeconds: Number(opt.poll), local, slurm,
     ratios: { submitToFirstStep: +(slurm.submitToFirstStep.median / local.submitToFirstStep.median).toFixed(1), endToNextSubmit: +(slurm.endToNextSubmit.median / local.endToNextSubmit.median).toFixed(1) },
   };
 } finally {

@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { assertInventory, cleanup, datasets, drop, events, GOOD, lastStep, lq, readJson, REPO, removeTempDirs, runDirs, startDaemon, state, tempDir, waitFor, makeWorkspace, type Daemon, type Workspace } from '../engine/helpers';
@@ -172,12 +172,13 @@ describe('the Slurm executor on a one-node Slurm cluster', { skip, concurrency: 
     assertInventory(ws);
   });
 
-  it('kill -9 of the engine while the job is PENDING: status shows Slurm\'s reason; the next engine adopts it; one job', async () => {
+  it('kill -9 of the engine while the job is PENDING, state.json lost: status shows Slurm\'s reason; the next engine adopts it from runs/; no hang while pending; one job', async () => {
     // Another job holds the cluster's one lqtoken license: ours waits (PENDING, reason Licenses).
     const blocker = slurm('sbatch', ['--parsable', '--job-name=lq-test-blocker', '--licenses=lqtoken:1', '--output=/dev/null', '--wrap', 'sleep 600']).trim();
     try {
       await waitFor('the blocker to run', () => jobState(blocker) === 'RUNNING', 60_000);
-      const ws = slurmWs({ executor: { sbatchArgs: ['--licenses=lqtoken:1'] } });
+      // A hang timeout shorter than the wait: the hang timer must not run while Slurm holds the job.
+      const ws = slurmWs({ executor: { sbatchArgs: ['--licenses=lqtoken:1'] }, trainer: { hangTimeoutSeconds: 8, stopGraceSeconds: 2 } });
       const d1 = daemon(ws);
       drop(ws, 'pending.jsonl', GOOD(5));
       const st = await waitAsync('status to show the job PENDING', async () => {
@@ -191,12 +192,18 @@ describe('the Slurm executor on a one-node Slurm cluster', { skip, concurrency: 
       assert.match(text.stdout, /waiting: pending\.jsonl — run \S+, attempt 1: Slurm job \d+ PENDING \((Resources|Licenses)\)/);
       d1.child.kill('SIGKILL');
       await d1.exited;
+      // The cache is gone too: runs/<id>/slurm.json is the record the next engine follows.
+      rmSync(join(ws.root, 'state.json'));
       const d2 = daemon(ws);
-      await waitFor('the adoption', () => /adopted Slurm job \d+ of run/.test(d2.output()), 60_000, d2.output);
+      await waitFor('the adoption', () => /adopted Slurm job \d+ of run \S+ \(pending\.jsonl\) from runs\//.test(d2.output()), 60_000, d2.output);
+      // Pending for longer than hangTimeoutSeconds (8 s) before the job may start.
+      await new Promise((r) => setTimeout(r, 10_000));
+      assert.equal((await statusJson(ws)).current?.waiting?.state, 'PENDING');
       slurm('scancel', [blocker]);
       await waitFor('pending.jsonl in done/, settled', () => settledIn(ws, 'done', 1), 120_000, d2.output);
       const runs = runDirs(ws);
       assert.equal(runs.length, 1);
+      assert.equal(state(ws).history[0]!.kind, 'success');
       assert.equal(jobsNamed(`lq-${runs[0]}`).length, 1);
       assertInventory(ws);
     } finally {

@@ -46,7 +46,7 @@ export function executorProblems(config: Pick<Config, 'executor'>): ExecutorProb
   const out: ExecutorProblem[] = [];
   if (e.kind === 'local') {
     for (const k of ['partition', 'account'] as const) {
-      if (e[k] !== undefined) out.push({ path: ['executor', k], severity: 'warning', message: `executor.${k} has no effect with executor.kind "local" (set "kind": "slurm" to run on a Slurm cluster)` });
+      if (e[k] != null) out.push({ path: ['executor', k], severity: 'warning', message: `executor.${k} has no effect with executor.kind "local" (set "kind": "slurm" to run on a Slurm cluster)` });
     }
     if (e.sbatchArgs.length) out.push({ path: ['executor', 'sbatchArgs'], severity: 'warning', message: 'executor.sbatchArgs has no effect with executor.kind "local" (set "kind": "slurm" to run on a Slurm cluster)' });
     return out;

@@ -116,8 +116,8 @@ export const gpuSchema = z
 export const executorSchema = z
   .strictObject({
     kind: z.enum(['local', 'slurm']).default('local').describe('"local": the trainer runs as a child process on this machine (the default). "slurm": each run is one Slurm job submitted with sbatch from this machine (a login node); the queue root must be on a filesystem the compute nodes share (docs/slurm.md).'),
-    partition: z.string().min(1).optional().describe('Slurm only: the partition (sbatch --partition); the cluster\'s default partition when not set.'),
-    account: z.string().min(1).optional().describe('Slurm only: the account to charge (sbatch --account).'),
+    partition: z.string().min(1).nullable().default(null).describe('Slurm only: the partition (sbatch --partition); null: the cluster\'s default partition.'),
+    account: z.string().min(1).nullable().default(null).describe('Slurm only: the account to charge (sbatch --account); null: the user\'s default account.'),
     sbatchArgs: z.array(z.string().min(1)).default([]).describe('Slurm only: more sbatch options, passed as given, one per element (for example "--gres=gpu:4", "--time=04:00:00", "--cpus-per-task=16"). Options the engine sets itself (--output, --error, --job-name, --wrap, --chdir, --signal, --comment, --parsable, --export, --requeue, --array, --open-mode) are refused.'),
     pollSeconds: z.number().min(0.2).max(600).default(5).describe('Slurm only: how often the engine asks Slurm (scontrol show job) for the job\'s state; the events file drives progress in between, and a done or error event asks at once.'),
     warningSeconds: z.number().int().min(0).max(65535).default(120).describe('Slurm only: this long before the job\'s time limit Slurm sends SIGUSR2 to the trainer (sbatch --signal=B:USR2@N), which writes a checkpoint and trains on; a run that then reaches its time limit resumes from it (0: no warning).'),

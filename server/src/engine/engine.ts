@@ -472,10 +472,20 @@ export class Engine extends EventEmitter {
     const live = liveRunProcesses(this.paths);
     const inProcessing = new Set(listDatasets(this.paths.processing));
     const unsettled = runs.filter((r) => !r.end).reverse(); // newest first
-    // A Slurm job of an unsettled run is followed by its id (slurm.json), whatever this machine's processes say.
+    // A Slurm job of an unsettled run is followed by its id (slurm.json), whatever this machine's
+    // processes say; a job still PENDING has no events, and is not "never started".
     const submitted = unsettled.find((r) => readSlurmRecord(r.runDir));
-    if (submitted) {
-      if (stateLost) this.recountAttempts(runs);
+    const alive = unsettled.find((r) => live.get(r.runDir)?.length);
+    const chosen = submitted ?? alive ?? unsettled.find((r) => inProcessing.has(r.dataset) && (r.hasEvents || r.exited));
+    for (const r of unsettled) {
+      if (r === chosen || r.hasEvents || r.exited || live.get(r.runDir)?.length || readSlurmRecord(r.runDir)) continue;
+      // Prepared but never started: only a newer run of its dataset, or none, follows.
+      try { markNotStarted(r); } catch (e) { this.log.warn(`run ${r.runId}: cannot mark it as never started: ${(e as Error).message}`); }
+      if (inProcessing.has(r.dataset)) this.log.warn(`run ${r.runId} (${r.dataset}) was prepared but never started; the dataset goes back to the head of the queue`);
+    }
+    if (stateLost) this.recountAttempts(runs);
+    if (!chosen) return;
+    if (chosen === submitted) {
       const meta = readMeta(this.paths.processing, submitted.dataset);
       const record: RunRecord = {
         runId: submitted.runId, dataset: submitted.dataset, attempt: (meta?.attempts ?? 0) + 1, jobPath: submitted.jobPath, eventsPath: submitted.eventsPath,
@@ -485,16 +495,6 @@ export class Engine extends EventEmitter {
       this.adoptSlurm(record, readSlurmRecord(submitted.runDir)!, 'runs/ (state.json did not name it)');
       return;
     }
-    const alive = unsettled.find((r) => live.get(r.runDir)?.length);
-    const chosen = alive ?? unsettled.find((r) => inProcessing.has(r.dataset) && (r.hasEvents || r.exited));
-    for (const r of unsettled) {
-      if (r === chosen || r.hasEvents || r.exited || live.get(r.runDir)?.length) continue;
-      // Prepared but never started: only a newer run of its dataset, or none, follows.
-      try { markNotStarted(r); } catch (e) { this.log.warn(`run ${r.runId}: cannot mark it as never started: ${(e as Error).message}`); }
-      if (inProcessing.has(r.dataset)) this.log.warn(`run ${r.runId} (${r.dataset}) was prepared but never started; the dataset goes back to the head of the queue`);
-    }
-    if (stateLost) this.recountAttempts(runs);
-    if (!chosen) return;
     const proc = live.get(chosen.runDir)?.[0];
     const meta = readMeta(this.paths.processing, chosen.dataset);
     const record: RunRecord = {
@@ -770,13 +770,13 @@ export class Engine extends EventEmitter {
       if (run.killDeadline !== undefined && now > run.killDeadline) {
         run.killDeadline = undefined;
         const killed = run.killAll();
-        this.log.warn(`trainer pid ${run.record.pid} did not stop within ${t.stopGraceSeconds} s of SIGTERM: SIGKILL to its process group and every process of the run (${killed.length}: ${killed.map((k) => k.pid).join(' ')})`);
+        this.log.warn(`${this.runTarget(run)} did not stop within ${t.stopGraceSeconds} s of SIGTERM: ${run instanceof SlurmRunHandle ? 'the job is cancelled (scancel)' : `SIGKILL to its process group and every process of the run (${killed.length}: ${killed.map((k) => k.pid).join(' ')})`}`);
       } else if (run.record.action !== 'hang-kill' && run.silentSeconds(now) > t.hangTimeoutSeconds) {
         run.markAction('hang-kill');
         this.state = { ...this.state, current: run.record };
         this.save();
         const killed = run.killAll();
-        this.log.warn(`no event from trainer pid ${run.record.pid} for ${t.hangTimeoutSeconds} s: hung; SIGKILL to its process group and every process of the run (${killed.length}: ${killed.map((k) => k.pid).join(' ')})`);
+        this.log.warn(`no event from ${this.runTarget(run)} for ${t.hangTimeoutSeconds} s: hung; ${run instanceof SlurmRunHandle ? 'the job is cancelled (scancel)' : `SIGKILL to its process group and every process of the run (${killed.length}: ${killed.map((k) => k.pid).join(' ')})`}`);
       }
       return;
     }
