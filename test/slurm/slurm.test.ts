@@ -178,7 +178,7 @@ describe('the Slurm executor on a one-node Slurm cluster', { skip, concurrency: 
     try {
       await waitFor('the blocker to run', () => jobState(blocker) === 'RUNNING', 60_000);
       // A hang timeout shorter than the wait: the hang timer must not run while Slurm holds the job.
-      const ws = slurmWs({ executor: { sbatchArgs: ['--licenses=lqtoken:1'] }, trainer: { hangTimeoutSeconds: 8, stopGraceSeconds: 2 } });
+      const ws = slurmWs({ executor: { sbatchArgs: ['--licenses=lqtoken:1'] }, trainer: { hangTimeoutSeconds: 10, stopGraceSeconds: 2 } });
       const d1 = daemon(ws);
       drop(ws, 'pending.jsonl', GOOD(5));
       const st = await waitAsync('status to show the job PENDING', async () => {
@@ -196,8 +196,8 @@ describe('the Slurm executor on a one-node Slurm cluster', { skip, concurrency: 
       rmSync(join(ws.root, 'state.json'));
       const d2 = daemon(ws);
       await waitFor('the adoption', () => /adopted Slurm job \d+ of run \S+ \(pending\.jsonl\) from runs\//.test(d2.output()), 60_000, d2.output);
-      // Pending for longer than hangTimeoutSeconds (8 s) before the job may start.
-      await new Promise((r) => setTimeout(r, 10_000));
+      // Pending for longer than hangTimeoutSeconds (10 s) before the job may start.
+      await new Promise((r) => setTimeout(r, 12_000));
       assert.equal((await statusJson(ws)).current?.waiting?.state, 'PENDING');
       slurm('scancel', [blocker]);
       await waitFor('pending.jsonl in done/, settled', () => settledIn(ws, 'done', 1), 120_000, d2.output);
