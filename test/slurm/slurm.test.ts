@@ -211,6 +211,33 @@ describe('the Slurm executor on a one-node Slurm cluster', { skip, concurrency: 
     }
   });
 
+  it('a crash between sbatch and recording the job id: the next engine finds the job by its name; stop --after-step reaches it', async () => {
+    const ws = slurmWs({ env: { TRAINER_DOUBLE_HOLD_AT: '4' } });
+    const d1 = daemon(ws);
+    drop(ws, 'lost.jsonl', GOOD(10));
+    const run = await waitFor('the run', () => runDirs(ws)[0], 60_000, d1.output);
+    await waitFor('step 4', () => lastStep(ws, run) >= 4, 120_000, d1.output);
+    d1.child.kill('SIGKILL');
+    await d1.exited;
+    // What a crash right after sbatch leaves: the job name recorded (written before sbatch), its id nowhere.
+    const jobId = slurmRecord(ws, run).jobId!;
+    const file = join(ws.root, 'runs', run, 'slurm.json');
+    writeFileSync(file, JSON.stringify({ ...readJson(file), jobId: null, state: null }) + '\n');
+    const st = readJson<{ current: { slurm: Record<string, unknown> } }>(join(ws.root, 'state.json'));
+    writeFileSync(join(ws.root, 'state.json'), JSON.stringify({ ...st, current: { ...st.current, slurm: { ...st.current.slurm, jobId: null, state: null } } }));
+    const d2 = daemon(ws);
+    await waitFor('the job found by its name', () => new RegExp(`found job ${jobId} by its name lq-${run}`).test(d2.output()), 60_000, d2.output);
+    assert.equal(slurmRecord(ws, run).jobId, jobId, 'the id is recorded again');
+    const r = await lq(ws, ['stop', '--after-step']);
+    assert.equal(r.code, 0, r.stderr);
+    await waitFor('the run to end stopped', () => state(ws).history[0]?.kind === 'stopped' && !state(ws).current, 60_000, d2.output);
+    assert.match(readFileSync(join(ws.root, 'runs', run, 'trainer.log'), 'utf8'), /stopped by SIGUSR1 at step 4/);
+    assert.equal((await lq(ws, ['resume'])).code, 0);
+    await waitFor('lost.jsonl in done/, settled', () => settledIn(ws, 'done', 2), 120_000, d2.output);
+    assert.equal(jobsNamed(`lq-${run}`).length, 1);
+    assertInventory(ws);
+  });
+
   it('an scancel from outside the engine is not a success: killed, the reason says so, and the next attempt resumes', async () => {
     const ws = slurmWs({ env: { TRAINER_DOUBLE_HOLD_AT: '6' }, queue: { maxAttempts: 2 } });
     const d = daemon(ws);
