@@ -13,7 +13,8 @@ import { loadConfig } from '../../server/src/config/load';
 import { Consolidator, mergeCommandFor } from '../../server/src/engine/consolidate';
 import { EngineLog } from '../../server/src/engine/log';
 import { ensureLayout, rootPaths } from '../../server/src/engine/paths';
-import { createSnapshot, setCurrent } from '../../server/src/engine/snapshots';
+import { setCurrent } from '../../server/src/engine/current';
+import { createSnapshot } from '../../server/src/engine/snapshots';
 import { emptyState } from '../../server/src/engine/transitions';
 import type { EngineState } from '../../server/src/engine/types';
 import {

@@ -24,9 +24,11 @@ import type { EngineLog } from './log';
 import {
   checkModel, listModelFiles, listModels, MODEL_MANIFEST, modelDir, modelLog, modelsDir, modelTmpDir, newModelId, readModelManifest, tidyModelsAtStart, type LineageDataset, type MergedAdapter, type ModelManifest,
 } from './models';
-import type { RootPaths } from './paths';
 import { isProcessAlive, processStartTime } from './proc';
-import { baseName, listSnapshots, MANIFEST, readCurrent, readManifest, rollbackTo, setCurrent, snapshotBase, snapshotsDir, verifySnapshot } from './snapshots';
+import { baseName, readCurrent, setCurrent } from './current';
+import { MANIFEST, snapshotsDir, type RootPaths } from './paths';
+import { consolidationName as snapName } from './rollback';
+import { listSnapshots, readManifest, snapshotBase, verifySnapshot } from './snapshots';
 import { withError } from './transitions';
 import type { ConsolidationOutcome, ConsolidationReason, ConsolidationRecord, EngineState } from './types';
 
@@ -125,7 +127,6 @@ interface Target {
   readonly generation: number;
 }
 
-const snapName = (id: string | null): string => (id ? `snapshot ${id}` : 'the current adapter');
 
 interface Watched {
   /** undefined while running; null when it ended unobserved (adopted, or gone before this engine). */
@@ -471,23 +472,4 @@ function removeMergeLeftovers(p: RootPaths, id: string): void {
     names = readdirSync(modelsDir(p));
   } catch { /* none */ }
   for (const n of names) if (n.startsWith(`.${id}.tmp`)) rmSync(join(modelsDir(p), n), { recursive: true, force: true });
-}
-
-/**
- * `rollback ID`: a snapshot (its adapter and the base it was trained on, together) or a model
- * (the live base, with a fresh adapter). Refused while a consolidation is pending or merging.
- */
-export function rollbackLive(p: RootPaths, id: string, runInProgress: boolean, consolidating: ConsolidationRecord | null, now: Date = new Date()): { ok: boolean; message: string } {
-  if (consolidating) return { ok: false, message: `a consolidation (${snapName(consolidating.snapshot)} into models/${consolidating.id}) is ${consolidating.status}: rollback once it has ended` };
-  const model = readModelManifest(p, id);
-  if (!model || listSnapshots(p).some((s) => s.id === id || s.runId === id)) return rollbackTo(p, id, runInProgress, now);
-  const problems = checkModel(p, id);
-  if (problems.length) return { ok: false, message: `models/${id} does not match its manifest (${problems.slice(0, 3).join('; ')}); current is unchanged` };
-  const cur = readCurrent(p);
-  if (cur?.base === id && !cur.snapshot) return { ok: true, message: `models/${id} is already the live base, with no adapter` };
-  setCurrent(p, null, `rolled back to models/${id} from ${cur?.snapshot ?? 'no adapter'} on ${baseName(cur?.base ?? null)} (${now.toISOString()})`, now, id);
-  return {
-    ok: true,
-    message: `live base: models/${id} (was ${baseName(cur?.base ?? null)}${cur?.snapshot ? ` with snapshot ${cur.snapshot}` : ''}); the next run trains a fresh adapter on it${runInProgress ? '; the run in progress keeps its base and adapter, and its result is kept as a snapshot without becoming current' : ''}`,
-  };
 }

@@ -23,13 +23,15 @@ import { holderAlive, myLockRecord, readLock, release, stillOwner, tryAcquire, t
 import { EngineLog } from './log';
 import { ledgerPath, ledgerRecordFor, LedgerWriter } from './ledger';
 import { diskFacts, isResourcePause, ResourceGate, type ResourceEnv } from './resources';
-import { DATASET_FOLDERS, ensureLayout, META_SUFFIX, rootPaths, type RootPaths } from './paths';
+import { DATASET_FOLDERS, ensureLayout, META_SUFFIX, rootPaths, snapshotsDir, type RootPaths } from './paths';
 import { findProcessesByJob, isProcessAlive, killRun } from './proc';
 import { attemptsFromRuns, liveRunProcesses, markNotStarted, runsOnDisk } from './runRecords';
 import { loadState, peekState, saveState } from './state';
 import { logTail, RunHandle } from './supervisor';
-import { currentAdapter, isFallbackNote, liveBase, readCurrent, readManifest, snapshotAfterSuccess, snapshotsDir, verifySnapshotsAtStart } from './snapshots';
-import { Consolidator, rollbackLive } from './consolidate';
+import { currentAdapter, isFallbackNote, liveBase, readCurrent } from './current';
+import { readManifest, snapshotAfterSuccess, verifySnapshotsAtStart } from './snapshots';
+import { Consolidator } from './consolidate';
+import { rollback } from './rollback';
 import { chooseCheckpoint } from './checkpoints';
 import { baseIdFromPath, modelsDir, readModelManifest } from './models';
 import { blockedBecause, decideAfterEnd, maxBackoffMs, pickNext, RESOURCE_PAUSE_PREFIX, withApplied, withError, withHistory, withPause, withResume, withStop } from './transitions';
@@ -719,7 +721,7 @@ export class Engine extends EventEmitter {
         return { ok: false, message: `no dataset ${c.name} in the queue` };
       }
       case 'rollback':
-        return rollbackLive(p, c.snapshot, this.run !== undefined, this.consolidator.active());
+        return rollback(p, c.snapshot, this.run !== undefined, this.consolidator.active());
       case 'consolidate':
         return this.consolidator.request(id, c.snapshot ?? null, 'command');
       case 'priority': {

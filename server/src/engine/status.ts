@@ -11,7 +11,8 @@ import { inboxNotTaken as inboxNotTaken_ } from './intake';
 import { holderAlive, readLock } from './lock';
 import type { RootPaths } from './paths';
 import { peekState } from './state';
-import { currentSnapshotStatus, readCurrent, type CurrentSnapshotStatus } from './snapshots';
+import { readCurrent, type CurrentPointer } from './current';
+import { currentSnapshotStatus, listSnapshots, type CurrentSnapshotStatus, type SnapshotEntry } from './snapshots';
 import { orderQueue } from './transitions';
 import { modelDir, readModelManifest } from './models';
 import type { ConsolidationOutcome, ConsolidationRecord, EndKind, EngineState, RunSummary } from './types';
@@ -63,6 +64,21 @@ export interface QueueStatus {
 }
 
 export function readStatus(p: RootPaths): QueueStatus {
+  return readRoot(p).status;
+}
+
+/**
+ * The status and the snapshots list together, for a state push that shows both: current.json is
+ * read once and snapshots/ listed once (their manifests and verified.json read once), not once per
+ * part that shows them.
+ */
+export function readRoot(p: RootPaths): { status: QueueStatus; snapshots: SnapshotEntry[] } {
+  const pointer = readCurrent(p);
+  const snapshots = listSnapshots(p, pointer);
+  return { status: statusOf(p, pointer, snapshots), snapshots };
+}
+
+function statusOf(p: RootPaths, pointer: CurrentPointer | undefined, snapshots: readonly SnapshotEntry[]): QueueStatus {
   const lock = readLock(p.lock);
   const state = peekState(p);
   const cur = state?.current ?? null;
@@ -109,8 +125,8 @@ export function readStatus(p: RootPaths): QueueStatus {
     pendingCommands: pending,
     lastErrors: (state?.errors ?? []).slice(-5),
     recentRuns: (state?.history ?? []).slice(-5),
-    snapshot: currentSnapshotStatus(p),
-    base: baseStatus(p),
+    snapshot: currentSnapshotStatus(p, pointer, snapshots),
+    base: baseStatus(p, pointer),
     consolidation: state?.consolidation ?? null,
     lastConsolidation: state?.consolidations?.at(-1) ?? null,
   };
@@ -131,8 +147,8 @@ function rootProblem(root: string): string | null {
   return null;
 }
 
-function baseStatus(p: RootPaths): QueueStatus['base'] {
-  const id = readCurrent(p)?.base ?? null;
+function baseStatus(p: RootPaths, pointer: CurrentPointer | undefined): QueueStatus['base'] {
+  const id = pointer?.base ?? null;
   if (!id) return null;
   const m = readModelManifest(p, id);
   return { model: id, path: modelDir(p, id), generation: m?.generation ?? null, adapters: m?.adapters.length ?? null, datasets: m?.datasets.length ?? null };
