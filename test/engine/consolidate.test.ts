@@ -417,7 +417,7 @@ describe('the merge command and the daily trigger (in process)', () => {
     let running = true;
     const c = new Consolidator({
       paths: p, configFile: ws.config, log: new EngineLog(p.logs), config: () => loadConfig(ws.config, { filesystem: false }),
-      state: () => s, setState: (x) => { s = x; }, runInProgress: () => running,
+      state: () => s, apply: (f) => { s = f(s); }, runInProgress: () => running,
     });
     c.tick(new Date(2026, 10, 23, 3, 29));
     assert.equal(s.consolidation ?? null, null, 'not before the time');

@@ -29,7 +29,7 @@ import { baseName, readCurrent, setCurrent } from './current';
 import { MANIFEST, snapshotsDir, type RootPaths } from './paths';
 import { consolidationName as snapName } from './rollback';
 import { listSnapshots, readManifest, snapshotBase, verifySnapshot } from './snapshots';
-import { withError } from './transitions';
+import { withError, type StateChange } from './transitions';
 import type { ConsolidationOutcome, ConsolidationReason, ConsolidationRecord, EngineState } from './types';
 
 const MAX_OUTCOMES = 20;
@@ -43,8 +43,8 @@ export interface ConsolidationHost {
   readonly log: EngineLog;
   config(): Config;
   state(): EngineState;
-  /** Replaces the engine's state and saves it. */
-  setState(s: EngineState): void;
+  /** Applies a change to the engine's state and saves it: the engine's one way (Engine.change). */
+  apply(change: StateChange): void;
   runInProgress(): boolean;
 }
 
@@ -160,8 +160,8 @@ export class Consolidator {
     return id ? modelDir(this.p, id) : this.configBase();
   }
 
-  private update(f: (s: EngineState) => EngineState): void {
-    this.h.setState(f(this.h.state()));
+  private update(f: StateChange): void {
+    this.h.apply(f);
   }
 
   /**
@@ -300,7 +300,7 @@ export class Consolidator {
 
   private automatic(now: Date): void {
     const s = this.h.state();
-    if (s.paused || this.h.runInProgress()) return;
+    if (s.pause || this.h.runInProgress()) return;
     const c = this.h.config().consolidate;
     const counters = s.consolidateCounters ?? { snapshotsSince: 0, lastDaily: null };
     let reason: ConsolidationReason | undefined;

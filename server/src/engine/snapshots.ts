@@ -401,8 +401,8 @@ export function reverifySnapshot(p: RootPaths, id: string, now: Date = new Date(
 
 export interface AfterSuccess {
   readonly log: { level: 'info' | 'warn' | 'error'; message: string }[];
-  /** Set when the snapshot failed: the queue pauses with this reason. */
-  readonly pause?: string;
+  /** Set when no snapshot was made: why (the run settles as bad_adapter, or disk_full, and the queue pauses). */
+  readonly failure?: string;
   /** The snapshot made current, if one was. */
   readonly current?: string;
 }
@@ -417,7 +417,7 @@ export function snapshotAfterSuccess(p: RootPaths, input: SnapshotInput & { star
   } catch (e) {
     // current.json could not be written (a full disk): current is unchanged, the queue pauses.
     const message = `run ${input.runId}: snapshot bookkeeping failed: ${(e as Error).message}; current stays ${readCurrent(p)?.snapshot ?? 'none'}; the dataset waits at the head of the queue and the queue is paused`;
-    return { log: [{ level: 'error', message }], pause: message };
+    return { log: [{ level: 'error', message }], failure: message };
   }
 }
 
@@ -435,7 +435,7 @@ function snapshotAfterSuccessOrThrow(p: RootPaths, input: SnapshotInput & { star
     const cur = readCurrent(p)?.snapshot ?? null;
     const message = `run ${input.runId}: no snapshot of ${input.adapterDir}: ${r.message}. Current stays ${cur ?? 'none'}; the dataset waits at the head of the queue and the queue is paused (check the adapter with \`lora-queue inspect ${input.adapterDir}\`; after resume the dataset trains again from ${cur ?? 'the base model'})`;
     log.push({ level: 'error', message });
-    return { log, pause: message };
+    return { log, failure: message };
   }
   for (const w of r.report.problems) log.push({ level: 'warn', message: `snapshot ${r.id}: ${w.code}: ${w.message}` });
   const pointer = readCurrent(p);

@@ -3,6 +3,7 @@
  * follower, and for anyone who cannot ask the owner. Never changes anything.
  */
 import { accessSync, constants, readdirSync } from 'node:fs';
+import type { Pause } from '../../../common/pause';
 import { diskFacts } from './resources';
 import { readJsonQuiet } from './atomic';
 import { listDatasets, listEntries, reasonPath } from './datasets';
@@ -22,6 +23,8 @@ export interface QueueStatus {
   engine: { running: boolean; pid: number; host: string; since: string } | null;
   paused: boolean;
   pauseReason: string | null;
+  /** The pause with its kind and since when (common/pause.ts); `paused` and `pauseReason` are derived from it. */
+  pause: Pause | null;
   stopAfterJob: boolean;
   blocked: string | null;
   current: {
@@ -109,8 +112,9 @@ function statusOf(p: RootPaths, pointer: CurrentPointer | undefined, snapshots: 
   return {
     root: p.root,
     engine: lock ? { running: holderAlive(lock), pid: lock.pid, host: lock.host, since: lock.since } : null,
-    paused: state?.paused ?? false,
-    pauseReason: state?.pauseReason ?? null,
+    paused: !!state?.pause,
+    pauseReason: state?.pause ? state.pause.reason || null : null,
+    pause: state?.pause ?? null,
     stopAfterJob: state?.stopAfterJob ?? false,
     blocked: state?.blocked ?? null,
     current,
