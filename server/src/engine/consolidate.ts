@@ -29,7 +29,7 @@ import { baseName, readCurrent, setCurrent } from './current';
 import { MANIFEST, snapshotsDir, type RootPaths } from './paths';
 import { consolidationName as snapName } from './rollback';
 import { listSnapshots, readManifest, snapshotBase, verifySnapshot } from './snapshots';
-import { withError, type StateChange } from './transitions';
+import { withError, type PauseRequest, type StateChange } from './transitions';
 import type { ConsolidationOutcome, ConsolidationReason, ConsolidationRecord, EngineState } from './types';
 
 const MAX_OUTCOMES = 20;
@@ -263,14 +263,15 @@ export class Consolidator {
    * At owner start: merge leftovers removed, models checked (sizes), a live base that is gone
    * reported, and a merge in progress adopted (still running) or settled from its output.
    */
-  recover(now: Date = new Date()): { log: string[]; pause?: string } {
+  recover(now: Date = new Date()): { log: string[]; pause?: PauseRequest } {
     const rec = this.active();
     const tidy = tidyModelsAtStart(this.p, rec?.status === 'merging' ? rec.id : null).log;
-    const out: { log: string[]; pause?: string } = { log: tidy };
+    const out: { log: string[]; pause?: PauseRequest } = { log: tidy };
     const base = readCurrent(this.p)?.base ?? null;
     if (base && (!readModelManifest(this.p, base) || checkModel(this.p, base).length)) {
-      out.pause = `the live base model models/${base} is missing or damaged: nothing trains on it (rollback to a snapshot or another model, then resume)`;
-      this.update((s) => withError(s, out.pause!, now));
+      const reason = `the live base model models/${base} is missing or damaged: nothing trains on it (rollback to a snapshot or another model, then resume)`;
+      out.pause = { kind: 'engine', reason };
+      this.update((s) => withError(s, reason, now));
     }
     if (rec?.status === 'merging') {
       const w = this.adopt(rec, now);

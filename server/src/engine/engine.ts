@@ -194,8 +194,7 @@ export class Engine extends EventEmitter {
       return { ok: true, message: `sent to the owner (pid ${this.holder?.pid ?? '?'}) as control/${sent.id}` };
     }
     const r = await this.apply(id, c);
-    this.state = withApplied(this.state, id, r.ok, r.message, new Date());
-    this.save();
+    this.change((s) => withApplied(s, id, r.ok, r.message, new Date()));
     return r;
   }
 
@@ -391,8 +390,7 @@ export class Engine extends EventEmitter {
     if (problem !== this.lastConfigProblem) {
       if (problem) this.log.warn(problem);
       this.lastConfigProblem = problem;
-      this.state = { ...this.state, blocked: problem ?? null };
-      this.save();
+      this.change((s) => ({ ...s, blocked: problem ?? null }));
     }
     return problem;
   }
@@ -421,7 +419,7 @@ export class Engine extends EventEmitter {
     // Merge leftovers removed, models checked, a merge in progress adopted or settled (consolidate.ts).
     const models = this.consolidator.recover();
     for (const m of models.log) this.log.warn(m);
-    if (models.pause) this.state = withPause(this.state, { kind: 'engine', reason: models.pause });
+    if (models.pause) this.state = withPause(this.state, models.pause);
 
     const cur = this.state.current;
     if (cur) {
@@ -629,8 +627,7 @@ export class Engine extends EventEmitter {
       const bad = checkCommand(command);
       const r = bad ? { ok: false, message: bad } : await this.apply(id, command);
       this.log.info(`command ${command.type} (${id.slice(0, 8)}) from pid ${pc.parsed.from?.pid ?? '?'}: ${r.ok ? '' : 'refused: '}${r.message}`);
-      this.state = withApplied(this.state, id, r.ok, r.message, new Date());
-      this.save();
+      this.change((s) => withApplied(s, id, r.ok, r.message, new Date()));
       removeCommandFile(pc.file);
       // A run may start now (enqueue, resume): tick soon rather than at the next interval.
       this.kick(0);
@@ -761,8 +758,7 @@ export class Engine extends EventEmitter {
         this.log.warn(`trainer pid ${run.record.pid} did not stop within ${t.stopGraceSeconds} s of SIGTERM: SIGKILL to its process group and every process of the run (${killed.length}: ${killed.map((k) => k.pid).join(' ')})`);
       } else if (run.record.action !== 'hang-kill' && run.silentSeconds(now) > t.hangTimeoutSeconds) {
         run.markAction('hang-kill');
-        this.state = { ...this.state, current: run.record };
-        this.save();
+        this.change((s) => ({ ...s, current: run.record }));
         const killed = run.killAll();
         this.log.warn(`no event from trainer pid ${run.record.pid} for ${t.hangTimeoutSeconds} s: hung; SIGKILL to its process group and every process of the run (${killed.length}: ${killed.map((k) => k.pid).join(' ')})`);
       }
@@ -956,15 +952,13 @@ export class Engine extends EventEmitter {
       startedAt: new Date().toISOString(), pid: null, startTime: null, action: null, oomKillsAtStart: null,
     };
     // Saved before the spawn: a crash in between leaves a run the next owner finds by its job path.
-    this.state = { ...this.state, current: record };
-    this.save();
+    this.change((s) => ({ ...s, current: record }));
     const exe = resolveTrainerExecutable(c.trainer.command[0]!, c, dirname(this.configFile), process.env['PATH'] ?? '');
     const argv = [exe.ok ? exe.path : c.trainer.command[0]!, ...c.trainer.command.slice(1), '--job', jobPath];
     this.run = RunHandle.spawn(record, argv, this.paths.root, { ...process.env, ...c.trainer.env });
     // Its end is settled (and the next run started) at once, not at the next tick.
     this.run.onExit = () => this.kick(0);
-    this.state = { ...this.state, current: record };
-    this.save();
+    this.change((s) => ({ ...s, current: record }));
     this.log.info(`run ${runId}: ${name} (attempt ${record.attempt}${job.resume_from ? `, resuming from ${job.resume_from}` : ''}) started as pid ${record.pid ?? '?'}: ${argv.join(' ')} [picked from ${entries.length} queued in ${(picked - t0).toFixed(1)} ms, prepared and spawned in ${(performance.now() - picked).toFixed(1)} ms]`);
   }
 }
