@@ -10,25 +10,23 @@ export type PauseLift = 'engine' | 'person';
 
 interface PauseKindInfo {
   readonly lift: PauseLift;
-  /** What it is about, for a person. */
-  readonly words: string;
 }
 
 export const PAUSE_KINDS = {
   /** `pause`. */
-  request: { lift: 'person', words: 'paused on request' },
+  request: { lift: 'person' },
   /** `stop` (every mode), or the end of the run `stop --after-job` waited for. */
-  stop: { lift: 'person', words: 'stopped on request' },
+  stop: { lift: 'person' },
   /** Free space, free inodes or a writable queue root: re-checked every disk.recheckSeconds. */
-  disk: { lift: 'engine', words: 'waiting for disk space or a writable queue root' },
+  disk: { lift: 'engine' },
   /** A GPU missing, busy or not answering nvidia-smi: re-checked every disk.recheckSeconds. */
-  gpu: { lift: 'engine', words: 'waiting for a GPU' },
+  gpu: { lift: 'engine' },
   /** Uncorrected ECC errors rose between runs. */
-  gpuError: { lift: 'person', words: 'a GPU reported errors' },
+  gpuError: { lift: 'person' },
   /** A run ended in a way that is not the data's fault (config error, GPU unavailable, adapter rejected). */
-  run: { lift: 'person', words: 'a run needs a fix' },
+  run: { lift: 'person' },
   /** The engine could not go on by itself (a file it cannot move, the live base model damaged). */
-  engine: { lift: 'person', words: 'the engine needs a fix' },
+  engine: { lift: 'person' },
 } as const satisfies Record<string, PauseKindInfo>;
 
 export type PauseKind = keyof typeof PAUSE_KINDS;

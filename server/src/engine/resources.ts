@@ -29,7 +29,7 @@ export function isResourcePause(state: Pick<EngineState, 'pause'>): boolean {
 
 /**
  * What a resource check asks of the queue: pause (or change why), resume, or nothing (undefined).
- * The gate decides; the engine applies and saves it (engine.ts `change`).
+ * The gate decides; the engine applies and saves it (Engine.change with withPauseStep).
  */
 export type GateStep = PauseStep;
 

@@ -3,7 +3,7 @@
  * goes after a run ends. No I/O here; the engine applies the results to the folders.
  */
 import { END_KINDS, endKindOfTrainerError, FALLBACK_TRAINER_ERROR, isEndKind } from '../../../common/endKinds';
-import { RESOURCE_PAUSE_PREFIX, type Pause, type PauseKind } from '../../../common/pause';
+import { RESOURCE_PAUSE_PREFIX, type Pause } from '../../../common/pause';
 import type { DatasetMeta, EndKind, EngineState, QueueEntry, RunSummary, StopMode } from './types';
 
 export const MAX_APPLIED = 500;
@@ -170,10 +170,6 @@ export function withPauseStep(state: EngineState, step: PauseStep, now: Date = n
   return 'resume' in step ? withResume(state) : withPause(state, step.pause, now);
 }
 
-/** The pause kinds the engine lifts itself (common/pause.ts): only those it may replace with a newer reason of its own. */
-export function pausedFor(state: Pick<EngineState, 'pause'>, ...kinds: PauseKind[]): boolean {
-  return !!state.pause && kinds.includes(state.pause.kind);
-}
 
 /** A stop request: every mode pauses the queue; the engine signals the trainer for now/afterStep. */
 export function withStop(state: EngineState, mode: StopMode): EngineState {
