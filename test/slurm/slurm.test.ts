@@ -238,6 +238,28 @@ describe('the Slurm executor on a one-node Slurm cluster', { skip, concurrency: 
     assertInventory(ws);
   });
 
+  it('stop --now with no engine running: the CLI signals the job through scancel itself; the next engine settles it as stopped', async () => {
+    const ws = slurmWs({ env: { TRAINER_DOUBLE_HOLD_AT: '4' } });
+    const d1 = daemon(ws);
+    drop(ws, 'cli.jsonl', GOOD(11));
+    const run = await waitFor('the run', () => runDirs(ws)[0], 60_000, d1.output);
+    await waitFor('step 4', () => lastStep(ws, run) >= 4, 120_000, d1.output);
+    // The daemon exits on SIGTERM leaving the job running (to be adopted).
+    d1.child.kill('SIGTERM');
+    await d1.exited;
+    const jobId = slurmRecord(ws, run).jobId!;
+    const r = await lq(ws, ['stop', '--now']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`SIGTERM sent to Slurm job ${jobId}`));
+    // The trainer got SIGTERM from the CLI's scancel: it checkpoints and ends; Slurm says COMPLETED.
+    await waitFor('the job to end', () => jobState(jobId) === 'COMPLETED', 60_000);
+    assert.match(readFileSync(join(ws.root, 'runs', run, 'trainer.log'), 'utf8'), /stopped by SIGTERM at step 4/);
+    const d2 = daemon(ws);
+    await waitFor('the run settled as stopped', () => state(ws).history[0]?.kind === 'stopped' && !state(ws).current, 60_000, d2.output);
+    assert.deepEqual(datasets(ws, 'queue'), ['cli.jsonl']);
+    assertInventory(ws);
+  });
+
   it('an scancel from outside the engine is not a success: killed, the reason says so, and the next attempt resumes', async () => {
     const ws = slurmWs({ env: { TRAINER_DOUBLE_HOLD_AT: '6' }, queue: { maxAttempts: 2 } });
     const d = daemon(ws);

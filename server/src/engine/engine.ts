@@ -168,6 +168,8 @@ export class Engine extends EventEmitter {
     for (const w of this.watchers) w.close();
     this.watchers = [];
     await this.asyncWork;
+    // A Slurm command in flight (a stop's scancel from the CLI, an sbatch whose id must be recorded).
+    if (this.run instanceof SlurmRunHandle) await this.run.idle();
     if (this.role === 'owner' && this.me) {
       if (this.run) this.log.info(`engine exits; ${this.runTarget(this.run)} (run ${this.run.record.runId}) keeps running and will be adopted by the next engine`);
       const merging = this.consolidator.leftRunning();

@@ -114,6 +114,8 @@ export class SlurmRunHandle {
   private nextQueryAt = 0;
   private cancelWhenKnown: 'all' | 'TERM' | 'USR1' | undefined;
   private lastQueryError = '';
+  /** Slurm commands still running (sbatch, scancel): an engine that exits waits for them (idle()). */
+  private readonly pending = new Set<Promise<unknown>>();
   /** A stop asked while the job waited: cancelled again if a later answer still shows it waiting. */
   private stopWhileWaiting = false;
 
@@ -138,7 +140,7 @@ export class SlurmRunHandle {
     writeJsonAtomic(slurmRecordPath(runDir), info);
     h.inFlight = true;
     const args = sbatchArgv({ runId: record.runId, root, logPath: record.logPath, script, argv, executor });
-    void submit(args, h.sx, root).then((r) => {
+    h.track(submit(args, h.sx, root)).then((r) => {
       h.inFlight = false;
       if ('error' in r) {
         h.submitError = r.error;
@@ -175,6 +177,20 @@ export class SlurmRunHandle {
     const pending = this.cancelWhenKnown;
     this.cancelWhenKnown = undefined;
     if (pending) this.sendCancel(pending);
+  }
+
+  private track<T>(p: Promise<T>): Promise<T> {
+    this.pending.add(p);
+    void p.finally(() => this.pending.delete(p));
+    return p;
+  }
+
+  /**
+   * Waits for the Slurm commands in flight: the CLI applies a stop and exits at once, and a
+   * scancel (or an sbatch whose job id must be recorded) must not die with it.
+   */
+  async idle(): Promise<void> {
+    while (this.pending.size) await Promise.allSettled([...this.pending]);
   }
 
   private finish(exit: ExitInfo | null): void {
@@ -280,7 +296,7 @@ export class SlurmRunHandle {
       return;
     }
     if (what === 'all') this.cancelledByEngine = true;
-    void cancel(id, this.sx, what === 'all' ? undefined : what).then((r) => {
+    void this.track(cancel(id, this.sx, what === 'all' ? undefined : what)).then((r) => {
       if (r.ok) this.log.info(`run ${this.record.runId}: ${what === 'all' ? `scancel ${id}` : `scancel --signal=${what} --batch ${id}`}`);
       else this.log.warn(`run ${this.record.runId}: scancel of job ${id} failed: ${r.why}`);
     });
