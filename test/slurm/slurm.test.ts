@@ -248,6 +248,10 @@ describe('the Slurm executor on a one-node Slurm cluster', { skip, concurrency: 
     d1.child.kill('SIGTERM');
     await d1.exited;
     const jobId = slurmRecord(ws, run).jobId!;
+    // The daemon's last word may predate the job's start (it asks Slurm every pollSeconds): a stale
+    // PENDING must not turn a graceful stop into a cancel of a running job.
+    const st = readJson<{ current: { slurm: Record<string, unknown> } }>(join(ws.root, 'state.json'));
+    writeFileSync(join(ws.root, 'state.json'), JSON.stringify({ ...st, current: { ...st.current, slurm: { ...st.current.slurm, state: 'PENDING', reason: 'Priority' } } }));
     const r = await lq(ws, ['stop', '--now']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, new RegExp(`SIGTERM sent to Slurm job ${jobId}`));

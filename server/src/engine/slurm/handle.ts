@@ -305,16 +305,28 @@ export class SlurmRunHandle {
   /**
    * SIGTERM (stop now) and SIGUSR1 (stop after the step) go to the trainer through `scancel
    * --signal --batch`; a job that has not started yet is simply cancelled (nothing to checkpoint).
+   * Which of the two is decided on Slurm's word now, not on the last answer: an engine that has just
+   * adopted the job (the CLI applying a stop with no daemon running) may hold a stale PENDING.
    */
   signal(sig: NodeJS.Signals): boolean {
     if (this.exit !== undefined) return false;
-    if (this.waiting()) {
+    const id = this.record.slurm.jobId;
+    if (id === null) {
+      // Still being submitted (or looked up by name): nothing has run; cancelled once the id is known.
       this.sendCancel('all');
-      // It may start between the query and the cancel: cancel again if it is still seen waiting.
-      this.stopWhileWaiting = true;
       return true;
     }
-    this.sendCancel(sig === 'SIGUSR1' ? 'USR1' : 'TERM');
+    const what = sig === 'SIGUSR1' ? 'USR1' : 'TERM';
+    void this.track((async () => {
+      const r = await showJob(id, this.sx);
+      if (r.kind === 'found' && r.job.name === this.record.slurm.jobName) this.seen(r.job);
+      if (this.exit !== undefined) return;
+      if (this.waiting()) {
+        this.sendCancel('all');
+        // It may start between the query and the cancel: cancelled again if it is still seen waiting.
+        this.stopWhileWaiting = true;
+      } else this.sendCancel(what);
+    })());
     return true;
   }
 
