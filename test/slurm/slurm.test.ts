@@ -264,6 +264,19 @@ describe('the Slurm executor on a one-node Slurm cluster', { skip, concurrency: 
     assertInventory(ws);
   });
 
+  it('a hung trainer in a running job: no event for hangTimeoutSeconds, the engine cancels the job; hang, not killed', async () => {
+    const ws = slurmWs({ trainer: { hangTimeoutSeconds: 10, stopGraceSeconds: 2 }, queue: { maxAttempts: 1 } });
+    const d = daemon(ws);
+    drop(ws, 'stuck__hang.jsonl', GOOD(12));
+    await waitFor('stuck__hang.jsonl in failed/, settled', () => settledIn(ws, 'failed', 1), 120_000, d.output);
+    const reason = readJson<{ kind: string; message: string }>(join(ws.root, 'failed', 'stuck__hang.jsonl.reason.json'));
+    assert.equal(reason.kind, 'hang', reason.message);
+    assert.match(reason.message, /^Slurm job \d+ CANCELLED .*no event for 10 s/);
+    assert.equal(jobState(slurmRecord(ws, runDirs(ws)[0]!).jobId!), 'CANCELLED');
+    assert.match(d.output(), /no event from Slurm job \d+ for 10 s: hung; the job is cancelled \(scancel\)/);
+    assertInventory(ws);
+  });
+
   it('an scancel from outside the engine is not a success: killed, the reason says so, and the next attempt resumes', async () => {
     const ws = slurmWs({ env: { TRAINER_DOUBLE_HOLD_AT: '6' }, queue: { maxAttempts: 2 } });
     const d = daemon(ws);
