@@ -140,7 +140,7 @@ export class SlurmRunHandle {
     writeJsonAtomic(slurmRecordPath(runDir), info);
     h.inFlight = true;
     const args = sbatchArgv({ runId: record.runId, root, logPath: record.logPath, script, argv, executor });
-    h.track(submit(args, h.sx, root)).then((r) => {
+    void h.track(submit(args, h.sx, root)).then((r) => {
       h.inFlight = false;
       if ('error' in r) {
         h.submitError = r.error;
