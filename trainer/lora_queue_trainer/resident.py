@@ -76,6 +76,7 @@ class Resident:
         self.current = None  # the StopRequest of the job running, if any
         self.exit_asked: Optional[str] = None
         self.first_rss: Optional[int] = None
+        self.first_gpu: Optional[int] = None
 
     # ------------------------------------------------------------------ signals
     def _on_signal(self, signum, _frame) -> None:
@@ -204,12 +205,12 @@ class Resident:
         os.close(saved[1])
 
     def _write_stats(self) -> None:
-        rss = _rss_bytes()
+        rss, gpu = _rss_bytes(), _gpu_bytes()
         if self.first_rss is None:
-            self.first_rss = rss
+            self.first_rss, self.first_gpu = rss, gpu
         stats = {
             "pid": os.getpid(), "jobs": self.jobs, "rss_bytes": rss, "first_rss_bytes": self.first_rss,
-            "gpu_reserved_bytes": _gpu_bytes(), "loaded": self.models.model_key[0] if self.models.model_key else None,
+            "gpu_reserved_bytes": gpu, "first_gpu_reserved_bytes": self.first_gpu, "loaded": self.models.model_key[0] if self.models.model_key else None,
             "loads": self.models.loads, "load_seconds": round(self.models.load_seconds, 3),
             "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }

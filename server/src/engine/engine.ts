@@ -28,6 +28,7 @@ import { findProcessesByJob, isProcessAlive, killRun } from './proc';
 import { attemptsFromRuns, liveRunProcesses, markNotStarted, runsOnDisk } from './runRecords';
 import { loadState, peekState, saveState } from './state';
 import { logTail, RunHandle } from './supervisor';
+import { ResidentTrainer } from './resident';
 import { currentAdapter, isFallbackNote, liveBase, readCurrent, readManifest, snapshotAfterSuccess, snapshotsDir, verifySnapshotsAtStart } from './snapshots';
 import { Consolidator, rollbackLive } from './consolidate';
 import { chooseCheckpoint } from './checkpoints';
@@ -100,6 +101,8 @@ export class Engine extends EventEmitter {
   private ledger: LedgerWriter | undefined;
   // Merging an adapter into the base model (consolidate.ts); no run starts while one is pending or merging.
   private readonly consolidator: Consolidator;
+  // trainer.resident: the trainer process kept loaded between runs (resident.ts).
+  private readonly resident: ResidentTrainer;
 
   /** Reads the config (it must be valid to start) and prepares the queue root. */
   constructor(private readonly opts: EngineOptions) {
@@ -113,6 +116,7 @@ export class Engine extends EventEmitter {
     ensureLayout(this.paths);
     this.log = new EngineLog(this.paths.logs, opts.echo);
     this.inbox = new InboxWatcher(this.paths.inbox, (m) => this.log.info(m));
+    this.resident = new ResidentTrainer(this.paths.root, this.log);
     this.state = loadState(this.paths).state;
     const self = this;
     this.consolidator = new Consolidator({
@@ -408,6 +412,7 @@ export class Engine extends EventEmitter {
     const models = this.consolidator.recover();
     for (const m of models.log) this.log.warn(m);
     if (models.pause) this.state = withPause(this.state, models.pause);
+    this.resident.recover();
 
     const cur = this.state.current;
     if (cur) {
@@ -745,12 +750,14 @@ export class Engine extends EventEmitter {
         run.killDeadline = undefined;
         const killed = run.killAll();
         this.log.warn(`trainer pid ${run.record.pid} did not stop within ${t.stopGraceSeconds} s of SIGTERM: SIGKILL to its process group and every process of the run (${killed.length}: ${killed.map((k) => k.pid).join(' ')})`);
+        this.resident.kill(`run ${run.record.runId} did not stop within trainer.stopGraceSeconds`);
       } else if (run.record.action !== 'hang-kill' && run.silentSeconds(now) > t.hangTimeoutSeconds) {
         run.markAction('hang-kill');
         this.state = { ...this.state, current: run.record };
         this.save();
         const killed = run.killAll();
         this.log.warn(`no event from trainer pid ${run.record.pid} for ${t.hangTimeoutSeconds} s: hung; SIGKILL to its process group and every process of the run (${killed.length}: ${killed.map((k) => k.pid).join(' ')})`);
+        this.resident.kill(`run ${run.record.runId} hung`);
       }
       return;
     }
@@ -827,6 +834,7 @@ export class Engine extends EventEmitter {
       message: c.message,
     });
     if (c.kind === 'bad_adapter') decision.meta.resumeFrom = null;
+    this.resident.afterRun(c.kind, rec.runId);
     if (liveFellBack) {
       decision = { outcome: 'queue', meta: { ...decision.meta, interrupted: true, resumeFrom: null, notBefore: null } };
       this.log.warn(`run ${rec.runId} (${rec.dataset}) continued an adapter the live one no longer holds (${readCurrent(this.paths)?.note ?? ''}): its snapshot is kept aside and the dataset trains again`);
@@ -966,8 +974,12 @@ export class Engine extends EventEmitter {
     this.state = { ...this.state, current: record };
     this.save();
     const exe = resolveTrainerExecutable(c.trainer.command[0]!, c, dirname(this.configFile), process.env['PATH'] ?? '');
-    const argv = [exe.ok ? exe.path : c.trainer.command[0]!, ...c.trainer.command.slice(1), '--job', jobPath];
-    this.run = RunHandle.spawn(record, argv, this.paths.root, { ...process.env, ...c.trainer.env });
+    const trainerArgv = [exe.ok ? exe.path : c.trainer.command[0]!, ...c.trainer.command.slice(1)];
+    const env = { ...process.env, ...c.trainer.env };
+    // trainer.resident: the exit recorder hands the job to the loaded trainer instead of starting one.
+    const resident = this.resident.argsForRun({ config: c, trainerArgv, env, baseModel: job.base_model });
+    const argv = [...(resident ?? trainerArgv), '--job', jobPath];
+    this.run = RunHandle.spawn(record, argv, this.paths.root, env);
     // Its end is settled (and the next run started) at once, not at the next tick.
     this.run.onExit = () => this.kick(0);
     this.state = { ...this.state, current: record };
