@@ -101,6 +101,9 @@ describe('trainer.resident with the real trainer on the tiny model', { skip: mis
         assert.ok(report.ok, JSON.stringify(report.problems));
       }
       assert.equal(readJson<{ loads: number; jobs: number }>(join(ws.root, 'resident', 'stats.json')).loads, 1, 'the base model loaded once');
+      // The ledger: the load is in the first run's time only; the others say they started warm.
+      const ledger = readFileSync(join(ws.root, 'ledger.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { runId: string; warm?: boolean });
+      assert.deepEqual(ledger.map((l) => [l.runId, l.warm]), runs.map((id, i) => [id, i > 0]));
       assert.deepEqual(residentProcesses(ws.root).map((p) => p.pid), [rec.pid], 'one resident process');
       const st = JSON.parse((await lq(ws, ['status', '--format', 'json'])).stdout) as { resident: { pid: number; warm: boolean; runs: number } };
       assert.deepEqual([st.resident.pid, st.resident.warm, st.resident.runs], [rec.pid, true, 4]);

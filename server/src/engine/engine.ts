@@ -126,6 +126,11 @@ export class Engine extends EventEmitter {
     });
   }
 
+  /** `daemon --stop-trainer`: the resident trainer (trainer.resident), idle, is ended too. */
+  stopResidentTrainer(why: string): void {
+    if (this.role === 'owner' && !this.run && this.resident.current()) this.resident.kill(why);
+  }
+
   /** For the CLI that applied `consolidate` itself: runs the merge to its end (unless a run in progress holds it back). */
   async finishConsolidation(): Promise<void> {
     if (this.role === 'owner') await this.consolidator.drive();
