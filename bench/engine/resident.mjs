@@ -111,16 +111,23 @@ async function measure(mode) {
     const bad = history.filter((h) => h.kind !== 'success');
     if (bad.length) throw new Error(`runs did not succeed: ${JSON.stringify(bad)}\n${out.slice(-4000)}`);
     const gaps = [];
+    const toStart = [];
+    const firstStep = [];
     const warm = [];
     for (let i = 1; i < history.length; i++) {
       const done = events(root, history[i - 1].runId).find((e) => e.type === 'done');
       const ev = events(root, history[i].runId);
       const step = ev.find((e) => e.type === 'step');
+      const start = ev.find((e) => e.type === 'start');
       gaps.push(step.time - done.time);
-      warm.push(ev.find((e) => e.type === 'start')?.warm === true);
+      // Split: up to the trainer's start event (settling, hand-over or process start and model load,
+      // tokenizing), then the first optimizer step itself, which both modes pay alike.
+      toStart.push(start.time - done.time);
+      firstStep.push(step.time - start.time);
+      warm.push(start.warm === true);
     }
     const stats = mode === 'resident' && existsSync(join(root, 'resident', 'stats.json')) ? readJson(join(root, 'resident', 'stats.json')) : null;
-    return { mode, runs: history.length, gapSeconds: summary(gaps), gaps, warmRuns: warm.filter(Boolean).length, wallSeconds, residentStats: stats, loadBefore, loadAfter };
+    return { mode, runs: history.length, gapSeconds: summary(gaps), toStartSeconds: summary(toStart), firstStepSeconds: summary(firstStep), gaps, warmRuns: warm.filter(Boolean).length, wallSeconds, residentStats: stats, loadBefore, loadAfter };
   } finally {
     d.kill('SIGTERM');
     await new Promise((r) => d.on('exit', r));
@@ -137,7 +144,7 @@ for (const mode of opt.modes.split(',')) {
   console.error(`${mode}: ${N} runs on ${MODEL} …`);
   results.modes[mode] = await measure(mode);
   const g = results.modes[mode].gapSeconds;
-  console.error(`${mode}: gap median ${g.median.toFixed(3)} s, p95 ${g.p95.toFixed(3)} s (${g.min.toFixed(3)}–${g.max.toFixed(3)}); ${results.modes[mode].loadAfter}`);
+  console.error(`${mode}: gap median ${g.median.toFixed(3)} s, p95 ${g.p95.toFixed(3)} s (${g.min.toFixed(3)}–${g.max.toFixed(3)}); done → start ${results.modes[mode].toStartSeconds.median.toFixed(3)} s, start → step ${results.modes[mode].firstStepSeconds.median.toFixed(3)} s (medians); ${results.modes[mode].loadAfter}`);
 }
 if (results.modes.cold && results.modes.resident) {
   results.ratio = { median: results.modes.resident.gapSeconds.median / results.modes.cold.gapSeconds.median, p95: results.modes.resident.gapSeconds.p95 / results.modes.cold.gapSeconds.p95 };

@@ -174,6 +174,22 @@ describe('trainer.resident with the real trainer on the tiny model', { skip: mis
       assert.notEqual(third, second);
       assert.equal(alive(second), false);
       assert.deepEqual(residentProcesses(ws.root).map((p) => p.pid), [third]);
+
+      // stop --now acts on the job: it checkpoints and ends stopped; the process stays, and the resumed run is warm.
+      drop(ws, 'long2.jsonl', chats('long2', 60));
+      const fifth = await waitFor('the fifth run to train', () => runDirs(ws).length === 5 && lastStep(ws, runDirs(ws)[4]!) >= 2 && runDirs(ws)[4], 120_000, d.output);
+      assert.equal((await lq(ws, ['stop', '--now'])).code, 0);
+      await waitFor('the run to end stopped', settledRuns(ws, 5), 120_000, d.output);
+      assert.equal(state(ws).history[4]!.kind, 'stopped');
+      assert.equal(events(ws, fifth).find((e) => e.type === 'done')!['stopped'], true);
+      assert.ok(alive(third), 'the resident trainer waits for the next job after a stop');
+      assert.equal((await lq(ws, ['resume'])).code, 0);
+      await waitFor('long2 to succeed', settledRuns(ws, 6), 300_000, d.output);
+      const last = state(ws).history[5]!;
+      assert.equal(last.kind, 'success');
+      assert.equal(events(ws, last.runId).find((e) => e.type === 'start')!['warm'], true);
+      assert.ok(readJson<{ resume_from: string | null }>(join(ws.root, 'runs', last.runId, 'job.json')).resume_from, 'resumed from the stop\'s checkpoint');
+      assert.deepEqual(residentProcesses(ws.root).map((p) => p.pid), [third]);
     } finally {
       await cleanup(ws, daemons);
       for (const p of residentProcesses(ws.root)) process.kill(p.pid, 'SIGKILL');

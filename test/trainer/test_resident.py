@@ -76,6 +76,10 @@ def test_resident_jobs_equal_cold_runs(tmp_path, tiny_model):
         j3 = make_job(res, tiny_model, b, name="r3", hyperparameters={**hp2, "epochs": 50, "debugStepDelay": 0.2})
         r3 = hand_job(res, proc, j3, signal_after_step="SIGTERM")
         assert proc.poll() is None, "the resident process must outlive a stopped job"
+        # stats.json is written after the answer, once the job's adapter is out of the model.
+        deadline = time.time() + 60
+        while json.loads((res / "resident" / "stats.json").read_text())["jobs"] < 3 and time.time() < deadline:
+            time.sleep(0.05)
         stats = json.loads((res / "resident" / "stats.json").read_text())
     finally:
         proc.terminate()

@@ -176,11 +176,13 @@ class Resident:
             self.current = None
             self._restore(saved)
         self.jobs += 1
-        self._write_stats()
         try:
             conn.sendall((json.dumps({"exit": code, "warm": warm}) + "\n").encode())
         except OSError:
             pass
+        # The job's adapter out of the base model, memory freed: while the engine settles the run.
+        self.models.release_pending()
+        self._write_stats()
         print(f"job {self.jobs} ({job_file}) ended with code {code}", flush=True)
 
     @staticmethod

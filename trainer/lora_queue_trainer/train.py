@@ -147,7 +147,9 @@ def run_job(job_file: str, stop: "StopRequest", dist: Dist, models: Optional["Mo
         return EXIT_CODES[kind]
     finally:
         if models is not None:
-            models.release(trainer.model if trainer is not None else None, reusable=ok and not (job and job.hyperparameters.compile))
+            # Restored by the resident process once it has answered (resident.py), so the engine's
+            # settling of this run and the clean-up overlap.
+            models.pending = (trainer.model if trainer is not None else None, ok and not (job and job.hyperparameters.compile))
         if events is not None:
             events.close()
         dist.close()
@@ -169,6 +171,13 @@ class ModelCache:
         self.tok_key: Optional[str] = None
         self.loads = 0  # base model loads, for the log and the tests
         self.load_seconds = 0.0
+        self.pending: Optional[tuple] = None  # (the job's PEFT model, reusable): for release_pending
+
+    def release_pending(self) -> None:
+        if self.pending is not None:
+            peft_model, reusable = self.pending
+            self.pending = None
+            self.release(peft_model, reusable)
 
     def tokenizer(self, path: str):
         if self.tok is not None and self.tok_key == path:
@@ -230,6 +239,11 @@ class ModelCache:
 
     def drop(self) -> None:
         self.model, self.model_key = None, None
+        if "torch._dynamo" in sys.modules:
+            # A compiled forward (hyperparameters.compile) keeps its graphs and guards in dynamo's caches.
+            import torch._dynamo
+
+            torch._dynamo.reset()
         self.free()
 
     @staticmethod

@@ -128,7 +128,7 @@ export class Engine extends EventEmitter {
 
   /** `daemon --stop-trainer`: the resident trainer (trainer.resident), idle, is ended too. */
   stopResidentTrainer(why: string): void {
-    if (this.role === 'owner' && !this.run && this.resident.current()) this.resident.kill(why);
+    if (this.role === 'owner' && !this.run) this.resident.release(why);
   }
 
   /** For the CLI that applied `consolidate` itself: runs the merge to its end (unless a run in progress holds it back). */
@@ -890,6 +890,8 @@ export class Engine extends EventEmitter {
   }
 
   private maybeStartRun(): void {
+    // The merge needs the memory a resident trainer holds, and its result is a new base model anyway.
+    if (this.state.consolidation && !this.run) this.resident.release('a consolidation replaces the base model');
     // A consolidation pending or merging holds the queue: the next run trains on its result.
     if (this.run || this.state.current || this.state.consolidation) return;
     const q = this.config.queue;

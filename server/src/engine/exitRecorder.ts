@@ -136,16 +136,20 @@ function residentClient(exitFile: string, args: readonly string[]): void {
       while ((nl = buf.indexOf('\n')) >= 0) {
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
-        let msg: { hello?: unknown; protocol?: unknown; exit?: unknown };
+        let msg: { hello?: unknown; protocol?: unknown; pid?: unknown; exit?: unknown };
         try {
           msg = JSON.parse(line) as typeof msg;
         } catch {
-          finish(1, `the process on ${socket} (pid ${pid}) does not speak the resident trainer's protocol (it sent ${JSON.stringify(line.slice(0, 100))})`);
+          finish(greeted ? 1 : 2, `the process on ${socket} (pid ${pid}) does not speak the resident trainer's protocol (it sent ${JSON.stringify(line.slice(0, 100))})${greeted ? '' : ': trainer.command does not support trainer.resident'}`, greeted ? 'other' : 'config');
           return;
         }
         if (!greeted) {
           if (msg.hello !== RESIDENT_HELLO || msg.protocol !== 1) {
-            finish(1, `the process on ${socket} (pid ${pid}) is not a resident trainer of protocol 1 (hello ${JSON.stringify(msg).slice(0, 200)})`);
+            finish(2, `the process on ${socket} (pid ${pid}) is not a resident trainer of protocol 1 (hello ${JSON.stringify(msg).slice(0, 200)}): trainer.command does not support trainer.resident`, 'config');
+            return;
+          }
+          if (msg.pid !== pid) {
+            finish(1, `${socket} is served by pid ${String(msg.pid)}, not by the resident trainer the engine started (pid ${pid})`);
             return;
           }
           greeted = true;

@@ -204,6 +204,11 @@ export class ResidentTrainer {
     if (KILLS_RESIDENT.has(kind) && this.current()) this.kill(`run ${runId} ended with ${kind}; the next run starts cold`);
   }
 
+  /** Ends the resident trainer when one is alive (an idle one: nothing to lose). */
+  release(reason: string): void {
+    if (this.current()) this.kill(reason);
+  }
+
   /** SIGKILL to the resident trainer and its group (a hang, a stop past its grace, a crash, a restart). */
   kill(reason: string): void {
     const rec = this.record;
