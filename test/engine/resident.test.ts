@@ -22,7 +22,9 @@ const missing = !existsSync(PYTHON) ? 'no .venv: run bash scripts/setup-python.s
   : false;
 after(removeTempDirs);
 
-function workspace(opts: { command?: string[]; model?: string; maxAttempts?: number } = {}): Workspace {
+interface Opts { command?: string[]; model?: string; maxAttempts?: number; maxJobs?: number }
+
+function workspace(opts: Opts = {}): Workspace {
   const dir = tempDir('lq-resident-');
   mkdirSync(dir, { recursive: true });
   const ws: Workspace = { dir, config: join(dir, 'lora-queue.json'), root: join(dir, '.lora-queue'), inputs: new Map() };
@@ -30,10 +32,10 @@ function workspace(opts: { command?: string[]; model?: string; maxAttempts?: num
   return ws;
 }
 
-function writeConfig(ws: Workspace, opts: { command?: string[]; model?: string; maxAttempts?: number } = {}): void {
+function writeConfig(ws: Workspace, opts: Opts = {}): void {
   const config = {
     baseModel: opts.model ?? MODEL, maxSeqLength: 48,
-    trainer: { command: opts.command ?? [PYTHON, '-m', 'lora_queue_trainer'], resident: true, hangTimeoutSeconds: 300, stopGraceSeconds: 60 },
+    trainer: { command: opts.command ?? [PYTHON, '-m', 'lora_queue_trainer'], resident: true, hangTimeoutSeconds: 300, stopGraceSeconds: 60, ...(opts.maxJobs && { residentMaxJobs: opts.maxJobs }) },
     queue: { maxAttempts: opts.maxAttempts ?? 2, retryBackoffSeconds: 0, intakeStableSeconds: 0 },
     lora: { rank: 4, alpha: 8, dropout: 0.1 },
     training: { epochs: 1, batchSize: 2, gradientAccumulation: 1, learningRate: 0.002, warmupSteps: 0, checkpointEverySteps: 1000, bf16: false },
@@ -192,6 +194,26 @@ describe('trainer.resident with the real trainer on the tiny model', { skip: mis
       assert.deepEqual(residentProcesses(ws.root).map((p) => p.pid), [third]);
     } finally {
       await cleanup(ws, daemons);
+      for (const p of residentProcesses(ws.root)) process.kill(p.pid, 'SIGKILL');
+    }
+  });
+
+  it('recycled between runs after trainer.residentMaxJobs runs, with the reason in the log', T, async () => {
+    const ws = workspace({ maxJobs: 2 });
+    const d = startDaemon(ws);
+    try {
+      for (const name of ['a', 'b', 'c']) drop(ws, `${name}.jsonl`, chats(name, 2));
+      await waitFor('three settled runs', settledRuns(ws, 3), 300_000, d.output);
+      const h = state(ws).history;
+      assert.deepEqual(h.map((r) => r.kind), ['success', 'success', 'success']);
+      assert.deepEqual(h.map((r) => events(ws, r.runId).find((e) => e.type === 'start')!['warm']), [false, true, false]);
+      const m = /resident trainer pid (\d+) killed: recycled: 2 runs served \(trainer.residentMaxJobs 2\)/.exec(engineLog(ws));
+      assert.ok(m, engineLog(ws));
+      assert.equal(alive(Number(m[1])), false);
+      assert.deepEqual(residentProcesses(ws.root).map((p) => p.pid), [readResidentRecord(ws.root)!.pid]);
+      assert.notEqual(readResidentRecord(ws.root)!.pid, Number(m[1]));
+    } finally {
+      await cleanup(ws, [d]);
       for (const p of residentProcesses(ws.root)) process.kill(p.pid, 'SIGKILL');
     }
   });

@@ -44,6 +44,8 @@ export interface ResidentRecord {
   /** What the loaded process depends on: the trainer argv, trainer.env and the base model. */
   readonly key: string;
   readonly baseModel: string;
+  /** Runs handed to it so far (counted by the engine, for trainer.residentMaxJobs). */
+  readonly runs: number;
 }
 
 /** stats.json, as the trainer writes it after each run (resident.py). */
@@ -61,11 +63,11 @@ export interface ResidentStats {
 
 /** What status and the views show of it. */
 export interface ResidentStatus {
-  /** trainer.resident is on (as far as a reader without the config knows: a record exists). */
   readonly pid: number;
   readonly startedAt: string;
   /** A base model is loaded and waiting for (or training) the next run. */
   readonly warm: boolean;
+  /** Runs handed to it (the one in progress included). */
   readonly runs: number;
   readonly baseModel: string;
   readonly rssBytes: number | null;
@@ -89,7 +91,7 @@ function statsPath(root: string): string {
 export function readResidentRecord(root: string): ResidentRecord | undefined {
   const r = readJsonQuiet<Partial<ResidentRecord>>(recordPath(root));
   if (!r || typeof r.pid !== 'number' || typeof r.startTime !== 'string' || typeof r.key !== 'string') return undefined;
-  return { pid: r.pid, startTime: r.startTime, startedAt: String(r.startedAt ?? ''), key: r.key, baseModel: String(r.baseModel ?? '') };
+  return { pid: r.pid, startTime: r.startTime, startedAt: String(r.startedAt ?? ''), key: r.key, baseModel: String(r.baseModel ?? ''), runs: typeof r.runs === 'number' ? r.runs : 0 };
 }
 
 /** The resident trainer of `root` as the files say, when one is alive (for status: reads only). */
@@ -98,7 +100,7 @@ export function readResidentStatus(root: string): ResidentStatus | null {
   if (!rec || !isProcessAlive(rec.pid, rec.startTime)) return null;
   const st = readJsonQuiet<ResidentStats>(statsPath(root));
   const mine = st && st.pid === rec.pid ? st : undefined;
-  return { pid: rec.pid, startedAt: rec.startedAt, warm: (mine?.loads ?? 0) > 0 && mine?.loaded != null, runs: mine?.jobs ?? 0, baseModel: rec.baseModel, rssBytes: rssBytes(rec.pid) };
+  return { pid: rec.pid, startedAt: rec.startedAt, warm: (mine?.loads ?? 0) > 0 && mine?.loaded != null, runs: rec.runs, baseModel: rec.baseModel, rssBytes: rssBytes(rec.pid) };
 }
 
 function rssBytes(pid: number): number | null {
@@ -196,6 +198,8 @@ export class ResidentTrainer {
     }
     rec ??= this.start(o.trainerArgv, o.env, key, o.baseModel);
     if (!rec) return undefined;
+    this.record = { ...rec, runs: rec.runs + 1 };
+    writeJsonAtomic(recordPath(this.root), this.record);
     return ['--resident', RESIDENT_SOCKET, String(rec.pid), rec.startTime];
   }
 
@@ -226,10 +230,10 @@ export class ResidentTrainer {
   }
 
   private recycleReason(rec: ResidentRecord, maxJobs: number, growth: number): string | undefined {
+    if (rec.runs >= maxJobs) return `${rec.runs} runs served (trainer.residentMaxJobs ${maxJobs})`;
+    // The trainer's own figures, written after each run (one run late at worst).
     const st = readJsonQuiet<ResidentStats>(statsPath(this.root));
     if (!st || st.pid !== rec.pid) return undefined;
-    const jobs = st.jobs ?? 0;
-    if (jobs >= maxJobs) return `${jobs} runs served (trainer.residentMaxJobs ${maxJobs})`;
     const mib = (b: number): string => `${(b / 2 ** 20).toFixed(0)} MiB`;
     const rss = rssBytes(rec.pid);
     const firstRss = st.first_rss_bytes ?? null;
@@ -263,7 +267,7 @@ export class ResidentTrainer {
       this.log.error(`the resident trainer did not start (${argv.join(' ')} --resident ${RESIDENT_SOCKET}); this run starts cold`);
       return undefined;
     }
-    const rec: ResidentRecord = { pid, startTime, startedAt: new Date().toISOString(), key, baseModel };
+    const rec: ResidentRecord = { pid, startTime, startedAt: new Date().toISOString(), key, baseModel, runs: 0 };
     writeJsonAtomic(recordPath(this.root), rec);
     this.record = rec;
     this.log.info(`resident trainer started as pid ${pid} (base model ${baseModel}): ${argv.join(' ')} --resident ${RESIDENT_SOCKET}`);
