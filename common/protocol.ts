@@ -8,6 +8,7 @@
  */
 import { NotificationType, RequestType } from 'vscode-languageserver-protocol';
 import type { EndKind } from './endKinds';
+import type { Pause } from './pause';
 
 export { CONFIG_FILE, DIAGNOSTIC_SOURCE, SETTINGS_SECTION, SHOW_DATASET_STATS_COMMAND } from './ids';
 
@@ -89,6 +90,8 @@ export interface QueueStatusView {
   readonly engine: { readonly running: boolean; readonly pid: number; readonly host: string; readonly since: string } | null;
   readonly paused: boolean;
   readonly pauseReason: string | null;
+  /** The pause with its kind (common/pause.ts): what the client decides on; `pauseReason` is its reason. */
+  readonly pause: Pause | null;
   readonly blocked: string | null;
   readonly current: {
     readonly runId: string;

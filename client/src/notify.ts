@@ -13,9 +13,9 @@ export interface Notice {
   readonly details?: string;
 }
 
-/** Paused for want of disk space or inodes (the engine's resource pause, or a run that could not be prepared). */
+/** Paused for want of disk space, inodes or a writable queue root (the pause's kind `disk`: common/pause.ts). */
 export function diskPause(s: QueueStatusView | null | undefined): boolean {
-  return !!s?.paused && /free space|free inodes|ENOSPC|no space left/i.test(s.pauseReason ?? '');
+  return s?.pause?.kind === 'disk';
 }
 
 export function stateNotices(prev: QueueStateNotification.Params | undefined, next: QueueStateNotification.Params): Notice[] {
@@ -29,6 +29,6 @@ export function stateNotices(prev: QueueStateNotification.Params | undefined, ne
     if (known.has(f.name)) continue;
     out.push({ level: 'error', message: `Dataset ${f.name} failed: ${f.kind}${f.message ? `: ${f.message}` : ''}`, details: join(now.root, 'failed', `${f.name}.reason.json`) });
   }
-  if (diskPause(now) && !diskPause(before)) out.push({ level: 'warning', message: `LoRA Queue paused: ${now.pauseReason}` });
+  if (diskPause(now) && !diskPause(before)) out.push({ level: 'warning', message: `LoRA Queue paused: ${now.pause?.reason ?? ''}` });
   return out;
 }

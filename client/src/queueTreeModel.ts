@@ -61,7 +61,7 @@ export function queueTree(engine: 'owner' | 'follower' | 'off', why: string | un
     children: s.failed.map((f) => ({ id: `failed/${f.name}`, label: f.name, description: f.kind, tooltip: f.message, kind: 'failed', name: f.name })),
   });
   groups.push({ id: 'done', label: `Done (${s.done})`, kind: 'group', children: [] });
-  if (s.paused) groups.unshift({ id: 'paused', label: 'Paused', description: s.pauseReason ?? 'by request', tooltip: s.pauseReason ?? '', kind: 'info' });
+  if (s.pause) groups.unshift({ id: 'paused', label: 'Paused', description: s.pause.reason || 'by request', tooltip: s.pause.reason, kind: 'info' });
   else if (s.blocked) groups.unshift({ id: 'blocked', label: 'Blocked', description: s.blocked, tooltip: s.blocked, kind: 'info' });
   return groups;
 }

@@ -36,7 +36,7 @@ export function statusText(p: QueueStateNotification.Params): StatusText {
     return { text: `$(sync~spin) ${c.dataset}${step}${loss}${eta(c.etaSeconds)}${stopping}`, tooltip: `LoRA Queue: training ${c.dataset} (run ${c.runId}, attempt ${c.attempt})${queued}${who}`, level: 'normal' };
   }
   const lastError = s.lastErrors.at(-1);
-  if (s.paused) return { text: `$(debug-pause) LoRA Queue: paused${queued}`, tooltip: `Paused: ${s.pauseReason ?? 'by request'}${who}`, level: 'warning' };
+  if (s.pause) return { text: `$(debug-pause) LoRA Queue: paused${queued}`, tooltip: `Paused: ${s.pause.reason || 'by request'}${who}`, level: 'warning' };
   if (s.blocked) return { text: `$(warning) LoRA Queue: blocked${queued}`, tooltip: `${s.blocked}${who}`, level: 'warning' };
   if (lastError && s.failed.length) return { text: `$(error) LoRA Queue: idle · ${s.failed.length} failed`, tooltip: `Last error: ${lastError.message}${who}`, level: 'error' };
   return { text: `$(check) LoRA Queue: idle${queued}`, tooltip: `${s.done} done, ${s.failed.length} failed${who}`, level: 'normal' };

@@ -4,7 +4,7 @@ import type { QueueStatusView } from '../../common/protocol';
 import { queueTree } from '../../client/src/queueTreeModel';
 
 const base: QueueStatusView = {
-  root: '/w/.lora-queue', engine: { running: true, pid: 42, host: 'gpu', since: '' }, paused: false, pauseReason: null, blocked: null,
+  root: '/w/.lora-queue', engine: { running: true, pid: 42, host: 'gpu', since: '' }, paused: false, pauseReason: null, pause: null, blocked: null,
   current: null, queue: [], inbox: [], failed: [], done: 0, lastErrors: [],
 };
 
@@ -36,7 +36,7 @@ describe('Queue view tree', () => {
   });
   it('says why the engine is off, and shows a pause or a block first', () => {
     assert.deepEqual(queueTree('off', 'the workspace is not trusted', null).map((n) => [n.label, n.description]), [['The engine is not running', 'the workspace is not trusted']]);
-    const paused = queueTree('owner', undefined, { ...base, paused: true, pauseReason: 'waiting for resources: 2 GiB free' });
+    const paused = queueTree('owner', undefined, { ...base, paused: true, pauseReason: 'waiting for resources: 2 GiB free', pause: { kind: 'disk', reason: 'waiting for resources: 2 GiB free', since: '2026-01-01T00:00:00.000Z' } });
     assert.deepEqual([paused[0]!.label, paused[0]!.description], ['Paused', 'waiting for resources: 2 GiB free']);
     const blocked = queueTree('follower', undefined, { ...base, blocked: 'baseModel is not set' });
     assert.equal(blocked[0]!.label, 'Blocked');

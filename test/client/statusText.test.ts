@@ -4,7 +4,7 @@ import type { QueueStatusView } from '../../common/protocol';
 import { statusText } from '../../client/src/statusText';
 
 const base: QueueStatusView = {
-  root: '/w/.lora-queue', engine: { running: true, pid: 42, host: 'gpu', since: '' }, paused: false, pauseReason: null, blocked: null,
+  root: '/w/.lora-queue', engine: { running: true, pid: 42, host: 'gpu', since: '' }, paused: false, pauseReason: null, pause: null, blocked: null,
   current: null, queue: [], inbox: [], failed: [], done: 3, lastErrors: [],
 };
 
@@ -20,8 +20,8 @@ describe('status bar text', () => {
     assert.match(s.tooltip, /1 queued/);
   });
   it('paused, blocked, failed and idle', () => {
-    assert.equal(statusText({ engine: 'owner', status: { ...base, paused: true, pauseReason: 'only 3 GiB free' } }).level, 'warning');
-    assert.match(statusText({ engine: 'owner', status: { ...base, paused: true, pauseReason: 'only 3 GiB free' } }).tooltip, /only 3 GiB free/);
+    assert.equal(statusText({ engine: 'owner', status: { ...base, paused: true, pauseReason: 'only 3 GiB free', pause: { kind: 'disk', reason: 'only 3 GiB free', since: '2026-01-01T00:00:00.000Z' } } }).level, 'warning');
+    assert.match(statusText({ engine: 'owner', status: { ...base, paused: true, pauseReason: 'only 3 GiB free', pause: { kind: 'disk', reason: 'only 3 GiB free', since: '2026-01-01T00:00:00.000Z' } } }).tooltip, /only 3 GiB free/);
     assert.equal(statusText({ engine: 'owner', status: { ...base, blocked: 'baseModel is not set' } }).text, '$(warning) LoRA Queue: blocked');
     const failed = statusText({ engine: 'owner', status: { ...base, failed: [{ name: 'x.jsonl', kind: 'nan_loss', message: 'loss is NaN' }], lastErrors: [{ at: '', message: 'x.jsonl: nan_loss' }] } });
     assert.equal(failed.text, '$(error) LoRA Queue: idle · 1 failed');

@@ -13,7 +13,8 @@ import { loadConfig } from '../../server/src/config/load';
 import { Consolidator, mergeCommandFor } from '../../server/src/engine/consolidate';
 import { EngineLog } from '../../server/src/engine/log';
 import { ensureLayout, rootPaths } from '../../server/src/engine/paths';
-import { createSnapshot, setCurrent } from '../../server/src/engine/snapshots';
+import { setCurrent } from '../../server/src/engine/current';
+import { createSnapshot } from '../../server/src/engine/snapshots';
 import { emptyState } from '../../server/src/engine/transitions';
 import type { EngineState } from '../../server/src/engine/types';
 import {
@@ -416,7 +417,7 @@ describe('the merge command and the daily trigger (in process)', () => {
     let running = true;
     const c = new Consolidator({
       paths: p, configFile: ws.config, log: new EngineLog(p.logs), config: () => loadConfig(ws.config, { filesystem: false }),
-      state: () => s, setState: (x) => { s = x; }, runInProgress: () => running,
+      state: () => s, apply: (f) => { s = f(s); }, runInProgress: () => running,
     });
     c.tick(new Date(2026, 10, 23, 3, 29));
     assert.equal(s.consolidation ?? null, null, 'not before the time');

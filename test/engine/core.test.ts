@@ -93,12 +93,12 @@ describe('where a dataset goes after its run', () => {
 
   it('every stop mode pauses; after-job waits for the run', () => {
     const s = emptyState();
-    assert.equal(withStop(s, 'now').paused, true);
-    assert.equal(withStop(s, 'afterStep').paused, true);
-    assert.equal(withStop(s, 'afterJob').paused, true);
+    assert.equal(withStop(s, 'now').pause?.kind, 'stop');
+    assert.equal(withStop(s, 'afterStep').pause?.kind, 'stop');
+    assert.equal(withStop(s, 'afterJob').pause?.kind, 'stop');
     const running = { ...s, current: {} as never };
     const aj = withStop(running, 'afterJob');
-    assert.equal(aj.paused, false);
+    assert.equal(aj.pause, null);
     assert.equal(aj.stopAfterJob, true);
   });
 
@@ -166,8 +166,9 @@ describe('the end-kind table', () => {
   });
 
   it('pause reasons use the table\'s words', () => {
-    assert.equal(decideAfterEnd('gpu_unavailable', meta(), opts).pause, 'the GPU is unavailable: boom (fix it, then resume)');
-    assert.match(decideAfterEnd('disk_full', meta(), opts).pause ?? '', /^waiting for resources: the disk filled up during run r1: boom/);
+    assert.deepEqual(decideAfterEnd('gpu_unavailable', meta(), opts).pause, { kind: 'run', reason: 'the GPU is unavailable: boom (fix it, then resume)' });
+    assert.equal(decideAfterEnd('disk_full', meta(), opts).pause?.kind, 'disk');
+    assert.match(decideAfterEnd('disk_full', meta(), opts).pause?.reason ?? '', /^waiting for resources: the disk filled up during run r1: boom/);
   });
 });
 
@@ -257,8 +258,8 @@ describe('state.json and control/', () => {
     const l = loadState(p);
     assert.ok(l.rebuilt && l.rebuilt !== 'missing');
     assert.ok(readdirSync(p.root).some((n) => n.startsWith('state.json.corrupt-')));
-    saveState(p, { ...l.state, paused: true });
-    assert.equal(loadState(p).state.paused, true);
+    saveState(p, { ...l.state, pause: { kind: 'request', reason: 'paused (resume to continue)', since: '2026-01-01T00:00:00.000Z' } });
+    assert.equal(loadState(p).state.pause?.kind, 'request');
   });
 
   it('lists commands oldest first and checks them', () => {

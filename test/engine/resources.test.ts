@@ -15,7 +15,7 @@ import { readLedger } from '../../server/src/engine/ledger';
 import {
   diskProblem, isResourcePause, judgeGpus, parseNvidiaSmi, queryNvidiaSmi, ResourceGate, RESOURCE_PAUSE_PREFIX, visibleIndices, writeProbe, type ResourceEnv,
 } from '../../server/src/engine/resources';
-import { decideAfterEnd, emptyState } from '../../server/src/engine/transitions';
+import { decideAfterEnd, emptyState, withPauseStep } from '../../server/src/engine/transitions';
 import { configSchema } from '../../server/src/config/schema';
 import { cleanup, datasets, DOUBLE, drop, GOOD, lq, makeWorkspace, readJson, removeTempDirs, startDaemon, state, tempDir, waitFor, type Daemon } from './helpers';
 
@@ -94,30 +94,31 @@ describe('nvidia-smi', () => {
     const gate = new ResourceGate();
 
     writeFileSync(csv, HEALTHY);
-    assert.equal(gate.beforeRun(env, emptyState()), undefined, 'healthy: the run starts');
+    assert.equal(gate.beforeRun(env), undefined, 'healthy: the run starts');
     assert.deepEqual(readFileSync(join(bin, 'args.txt'), 'utf8').trim().split('\n'), ['--query-gpu=index,name,memory.free,memory.total,ecc.errors.uncorrected.volatile.total', '--format=csv,noheader,nounits']);
 
     writeFileSync(csv, HEALTHY.replace('80000, 81559, 0', '80000, 81559, 2'));
-    const ecc = gate.beforeRun(env, emptyState())!;
-    assert.ok(ecc.paused);
-    assert.match(ecc.pauseReason!, /^GPU error: GPU 0 .*ECC errors rose from 0 to 2/);
+    // The gate returns a step; the engine applies it (Engine.change), as here.
+    const ecc = withPauseStep(emptyState(), gate.beforeRun(env)!);
+    assert.ok(ecc.pause);
+    assert.match(ecc.pause.reason, /^GPU error: GPU 0 .*ECC errors rose from 0 to 2/);
     assert.equal(isResourcePause(ecc), false, 'rising ECC errors wait for a person');
     assert.equal(gate.whilePaused(env, ecc), undefined, 'not re-checked or lifted by itself');
 
     writeFileSync(csv, HEALTHY.replace('79000', '512'));
-    const low = gate.beforeRun(env, emptyState())!;
-    assert.match(low.pauseReason!, new RegExp(`^${RESOURCE_PAUSE_PREFIX}GPU 1 .*512 MiB free, below gpu\\.minFreeMiB = 1000`));
+    const low = withPauseStep(emptyState(), gate.beforeRun(env)!);
+    assert.match(low.pause!.reason, new RegExp(`^${RESOURCE_PAUSE_PREFIX}GPU 1 .*512 MiB free, below gpu\\.minFreeMiB = 1000`));
     assert.ok(isResourcePause(low));
     // Memory freed, config changed (a reload): re-checked at once and resumed.
     writeFileSync(csv, HEALTHY);
-    const resumed = gate.whilePaused({ ...env, config: configSchema.parse({ ...config }) }, low)!;
-    assert.equal(resumed.paused, false);
+    const resumed = withPauseStep(low, gate.whilePaused({ ...env, config: configSchema.parse({ ...config }) }, low)!);
+    assert.equal(resumed.pause, null);
     assert.ok(logs.some((l) => /resources are back/.test(l)));
 
     writeFileSync(csv, 'No devices were found\n');
     writeFileSync(join(bin, 'exit.txt'), '6\n');
-    const missing = gate.beforeRun(env, emptyState())!;
-    assert.match(missing.pauseReason!, /waiting for resources: the GPU check failed: nvidia-smi exited with code 6: No devices were found/);
+    const missing = withPauseStep(emptyState(), gate.beforeRun(env)!);
+    assert.match(missing.pause!.reason, /waiting for resources: the GPU check failed: nvidia-smi exited with code 6: No devices were found/);
 
     // A hung nvidia-smi is cut off by the timeout.
     writeFileSync(join(bin, 'nvidia-smi'), '#!/bin/sh\nexec sleep 30\n');
@@ -142,7 +143,7 @@ describe('disk full during a run', () => {
     assert.equal(d.outcome, 'queue');
     assert.equal(d.meta.attempts, 1, 'not the dataset\'s fault: no attempt used');
     assert.equal(d.meta.resumeFrom, '/ck/5');
-    assert.ok(d.pause!.startsWith(RESOURCE_PAUSE_PREFIX));
+    assert.ok(d.pause!.reason.startsWith(RESOURCE_PAUSE_PREFIX));
   });
 
   it('a silent trainer on a disk the engine saw full is disk_full, not crash; a SIGKILL stays killed', () => {

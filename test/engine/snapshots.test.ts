@@ -9,8 +9,10 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFile
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { checkAdapter, readSafetensorsHeader } from '../../server/src/engine/adapterCheck';
-import { rootPaths } from '../../server/src/engine/paths';
-import { createSnapshot, listSnapshots, pruneSnapshots, readCurrent, rollbackTo, setCurrent, snapshotsDir, verifySnapshot, verifySnapshotsAtStart } from '../../server/src/engine/snapshots';
+import { readCurrent, setCurrent } from '../../server/src/engine/current';
+import { rootPaths, snapshotsDir } from '../../server/src/engine/paths';
+import { rollbackToSnapshot as rollbackTo } from '../../server/src/engine/rollback';
+import { createSnapshot, listSnapshots, pruneSnapshots, verifySnapshot, verifySnapshotsAtStart } from '../../server/src/engine/snapshots';
 import {
   assertInventory, cleanup, datasets, drop, GOOD, lq, makeWorkspace, readJson, removeTempDirs, runDirs, startDaemon, state, tempDir, waitFor, writeFakeBaseModel, writeSafetensors, type Daemon,
 } from './helpers';

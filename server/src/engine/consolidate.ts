@@ -24,10 +24,12 @@ import type { EngineLog } from './log';
 import {
   checkModel, listModelFiles, listModels, MODEL_MANIFEST, modelDir, modelLog, modelsDir, modelTmpDir, newModelId, readModelManifest, tidyModelsAtStart, type LineageDataset, type MergedAdapter, type ModelManifest,
 } from './models';
-import type { RootPaths } from './paths';
 import { isProcessAlive, processStartTime } from './proc';
-import { baseName, listSnapshots, MANIFEST, readCurrent, readManifest, rollbackTo, setCurrent, snapshotBase, snapshotsDir, verifySnapshot } from './snapshots';
-import { withError } from './transitions';
+import { baseName, readCurrent, setCurrent } from './current';
+import { MANIFEST, snapshotsDir, type RootPaths } from './paths';
+import { consolidationName as snapName } from './rollback';
+import { listSnapshots, readManifest, snapshotBase, verifySnapshot } from './snapshots';
+import { withError, type PauseRequest, type StateChange } from './transitions';
 import type { ConsolidationOutcome, ConsolidationReason, ConsolidationRecord, EngineState } from './types';
 
 const MAX_OUTCOMES = 20;
@@ -41,8 +43,8 @@ export interface ConsolidationHost {
   readonly log: EngineLog;
   config(): Config;
   state(): EngineState;
-  /** Replaces the engine's state and saves it. */
-  setState(s: EngineState): void;
+  /** Applies a change to the engine's state and saves it: the engine's one way (Engine.change). */
+  apply(change: StateChange): void;
   runInProgress(): boolean;
 }
 
@@ -125,7 +127,6 @@ interface Target {
   readonly generation: number;
 }
 
-const snapName = (id: string | null): string => (id ? `snapshot ${id}` : 'the current adapter');
 
 interface Watched {
   /** undefined while running; null when it ended unobserved (adopted, or gone before this engine). */
@@ -159,8 +160,8 @@ export class Consolidator {
     return id ? modelDir(this.p, id) : this.configBase();
   }
 
-  private update(f: (s: EngineState) => EngineState): void {
-    this.h.setState(f(this.h.state()));
+  private update(f: StateChange): void {
+    this.h.apply(f);
   }
 
   /**
@@ -262,14 +263,15 @@ export class Consolidator {
    * At owner start: merge leftovers removed, models checked (sizes), a live base that is gone
    * reported, and a merge in progress adopted (still running) or settled from its output.
    */
-  recover(now: Date = new Date()): { log: string[]; pause?: string } {
+  recover(now: Date = new Date()): { log: string[]; pause?: PauseRequest } {
     const rec = this.active();
     const tidy = tidyModelsAtStart(this.p, rec?.status === 'merging' ? rec.id : null).log;
-    const out: { log: string[]; pause?: string } = { log: tidy };
+    const out: { log: string[]; pause?: PauseRequest } = { log: tidy };
     const base = readCurrent(this.p)?.base ?? null;
     if (base && (!readModelManifest(this.p, base) || checkModel(this.p, base).length)) {
-      out.pause = `the live base model models/${base} is missing or damaged: nothing trains on it (rollback to a snapshot or another model, then resume)`;
-      this.update((s) => withError(s, out.pause!, now));
+      const reason = `the live base model models/${base} is missing or damaged: nothing trains on it (rollback to a snapshot or another model, then resume)`;
+      out.pause = { kind: 'engine', reason };
+      this.update((s) => withError(s, reason, now));
     }
     if (rec?.status === 'merging') {
       const w = this.adopt(rec, now);
@@ -299,7 +301,7 @@ export class Consolidator {
 
   private automatic(now: Date): void {
     const s = this.h.state();
-    if (s.paused || this.h.runInProgress()) return;
+    if (s.pause || this.h.runInProgress()) return;
     const c = this.h.config().consolidate;
     const counters = s.consolidateCounters ?? { snapshotsSince: 0, lastDaily: null };
     let reason: ConsolidationReason | undefined;
@@ -471,23 +473,4 @@ function removeMergeLeftovers(p: RootPaths, id: string): void {
     names = readdirSync(modelsDir(p));
   } catch { /* none */ }
   for (const n of names) if (n.startsWith(`.${id}.tmp`)) rmSync(join(modelsDir(p), n), { recursive: true, force: true });
-}
-
-/**
- * `rollback ID`: a snapshot (its adapter and the base it was trained on, together) or a model
- * (the live base, with a fresh adapter). Refused while a consolidation is pending or merging.
- */
-export function rollbackLive(p: RootPaths, id: string, runInProgress: boolean, consolidating: ConsolidationRecord | null, now: Date = new Date()): { ok: boolean; message: string } {
-  if (consolidating) return { ok: false, message: `a consolidation (${snapName(consolidating.snapshot)} into models/${consolidating.id}) is ${consolidating.status}: rollback once it has ended` };
-  const model = readModelManifest(p, id);
-  if (!model || listSnapshots(p).some((s) => s.id === id || s.runId === id)) return rollbackTo(p, id, runInProgress, now);
-  const problems = checkModel(p, id);
-  if (problems.length) return { ok: false, message: `models/${id} does not match its manifest (${problems.slice(0, 3).join('; ')}); current is unchanged` };
-  const cur = readCurrent(p);
-  if (cur?.base === id && !cur.snapshot) return { ok: true, message: `models/${id} is already the live base, with no adapter` };
-  setCurrent(p, null, `rolled back to models/${id} from ${cur?.snapshot ?? 'no adapter'} on ${baseName(cur?.base ?? null)} (${now.toISOString()})`, now, id);
-  return {
-    ok: true,
-    message: `live base: models/${id} (was ${baseName(cur?.base ?? null)}${cur?.snapshot ? ` with snapshot ${cur.snapshot}` : ''}); the next run trains a fresh adapter on it${runInProgress ? '; the run in progress keeps its base and adapter, and its result is kept as a snapshot without becoming current' : ''}`,
-  };
 }

@@ -15,7 +15,7 @@ import { hyperparametersFor } from '../config/hyperparameters';
 import { loadConfig, validateOptionsFrom, ConfigStore } from '../config/load';
 import type { Config } from '../config/schema';
 import { readJsonQuiet, writeJsonAtomic } from './atomic';
-import { classifyEnd, saysDiskFull } from './classify';
+import { classifyEnd, type Classification } from './classify';
 import { checkCommand, pendingCommands, removeCommandFile, sendCommand } from './control';
 import { listDatasets, listEntries, metaPath, moveDataset, readMeta, reasonPath, repairPairs, SidecarCache, writeMeta } from './datasets';
 import { admit, findByCommandId, InboxWatcher, recoverStaged } from './intake';
@@ -23,17 +23,21 @@ import { holderAlive, myLockRecord, readLock, release, stillOwner, tryAcquire, t
 import { EngineLog } from './log';
 import { ledgerPath, ledgerRecordFor, LedgerWriter } from './ledger';
 import { diskFacts, isResourcePause, ResourceGate, type ResourceEnv } from './resources';
-import { DATASET_FOLDERS, ensureLayout, META_SUFFIX, rootPaths, type RootPaths } from './paths';
+import { RESOURCE_PAUSE_PREFIX } from '../../../common/pause';
+import { DATASET_FOLDERS, ensureLayout, META_SUFFIX, rootPaths, snapshotsDir, type RootPaths } from './paths';
 import { findProcessesByJob, isProcessAlive, killRun } from './proc';
 import { attemptsFromRuns, liveRunProcesses, markNotStarted, runsOnDisk } from './runRecords';
 import { loadState, peekState, saveState } from './state';
 import { logTail, RunHandle } from './supervisor';
 import { ResidentTrainer } from './resident';
-import { currentAdapter, isFallbackNote, liveBase, readCurrent, readManifest, snapshotAfterSuccess, snapshotsDir, verifySnapshotsAtStart } from './snapshots';
-import { Consolidator, rollbackLive } from './consolidate';
+import { currentAdapter, isFallbackNote, liveBase, readCurrent } from './current';
+import { readManifest, snapshotAfterSuccess, verifySnapshotsAtStart } from './snapshots';
+import { Consolidator } from './consolidate';
+import { settle } from './settle';
+import { rollback } from './rollback';
 import { chooseCheckpoint } from './checkpoints';
 import { baseIdFromPath, modelsDir, readModelManifest } from './models';
-import { blockedBecause, decideAfterEnd, maxBackoffMs, pickNext, RESOURCE_PAUSE_PREFIX, withApplied, withError, withHistory, withPause, withResume, withStop } from './transitions';
+import { blockedBecause, maxBackoffMs, pickNext, withApplied, withError, withPause, withPauseStep, withResume, withStop, type StateChange } from './transitions';
 import type { Command, DatasetMeta, EngineState, RunRecord } from './types';
 
 export interface EngineOptions {
@@ -122,7 +126,7 @@ export class Engine extends EventEmitter {
     this.consolidator = new Consolidator({
       paths: this.paths, configFile: this.configFile, log: this.log,
       config: () => self.config, state: () => self.state, runInProgress: () => self.run !== undefined || self.state.current !== null,
-      setState(s) { self.state = s; self.save(); },
+      apply: (f) => self.change(f),
     });
   }
 
@@ -199,8 +203,7 @@ export class Engine extends EventEmitter {
       return { ok: true, message: `sent to the owner (pid ${this.holder?.pid ?? '?'}) as control/${sent.id}` };
     }
     const r = await this.apply(id, c);
-    this.state = withApplied(this.state, id, r.ok, r.message, new Date());
-    this.save();
+    this.change((s) => withApplied(s, id, r.ok, r.message, new Date()));
     return r;
   }
 
@@ -273,8 +276,8 @@ export class Engine extends EventEmitter {
             this.asyncWork = undefined;
           });
       }
-      const resumed = this.resources.whilePaused(this.resourceEnv(), this.state);
-      if (resumed) { this.state = resumed; this.save(); }
+      const step = this.resources.whilePaused(this.resourceEnv(), this.state);
+      if (step) this.change((s) => withPauseStep(s, step));
       this.maybeStartRun();
       this.watchFolders();
       if (Date.now() - this.lastPrune > 3_600_000) {
@@ -324,6 +327,16 @@ export class Engine extends EventEmitter {
     }
   }
 
+  /**
+   * The one way the engine's parts change its state: a step returns the change (a pure function of
+   * the state, transitions.ts), and it is applied here and saved (the consolidator, the resource
+   * gate, a settled run).
+   */
+  private change(f: StateChange): void {
+    this.state = f(this.state);
+    this.save();
+  }
+
   private save(): void {
     // Only the owner writes state.json; a follower's view is read from it.
     if (this.role !== 'owner') return;
@@ -354,11 +367,11 @@ export class Engine extends EventEmitter {
     // line stay as they are, for a minute.
     const key = `${what} (${code})`;
     const now = performance.now();
-    if (this.lastWriteTrouble.message === key && now - this.lastWriteTrouble.at < 60_000 && this.state.paused) return;
+    if (this.lastWriteTrouble.message === key && now - this.lastWriteTrouble.at < 60_000 && this.state.pause) return;
     this.lastWriteTrouble = { message: key, at: now };
     const reason = `${RESOURCE_PAUSE_PREFIX}the engine cannot write to the queue root (${code}: ${message}); nothing is lost, and the queue resumes by itself once writes succeed again`;
     // A person's pause stays theirs; a resource pause is replaced by the newer reason.
-    if (!this.state.paused || isResourcePause(this.state)) this.state = withPause(this.state, reason);
+    if (!this.state.pause || isResourcePause(this.state)) this.state = withPause(this.state, { kind: 'disk', reason });
     this.log.error(`${message} (${code}): the queue is paused until writes succeed again`);
   }
 
@@ -386,8 +399,7 @@ export class Engine extends EventEmitter {
     if (problem !== this.lastConfigProblem) {
       if (problem) this.log.warn(problem);
       this.lastConfigProblem = problem;
-      this.state = { ...this.state, blocked: problem ?? null };
-      this.save();
+      this.change((s) => ({ ...s, blocked: problem ?? null }));
     }
     return problem;
   }
@@ -625,8 +637,7 @@ export class Engine extends EventEmitter {
       const bad = checkCommand(command);
       const r = bad ? { ok: false, message: bad } : await this.apply(id, command);
       this.log.info(`command ${command.type} (${id.slice(0, 8)}) from pid ${pc.parsed.from?.pid ?? '?'}: ${r.ok ? '' : 'refused: '}${r.message}`);
-      this.state = withApplied(this.state, id, r.ok, r.message, new Date());
-      this.save();
+      this.change((s) => withApplied(s, id, r.ok, r.message, new Date()));
       removeCommandFile(pc.file);
       // A run may start now (enqueue, resume): tick soon rather than at the next interval.
       this.kick(0);
@@ -691,7 +702,7 @@ export class Engine extends EventEmitter {
         return { ok: true, message: `SIGUSR1 sent to trainer pid ${run.record.pid}: it stops after this step with a checkpoint; the queue is paused until resume` };
       }
       case 'pause':
-        this.state = withPause(this.state, 'paused (resume to continue)');
+        this.state = withPause(this.state, { kind: 'request', reason: 'paused (resume to continue)' });
         return { ok: true, message: this.run ? 'paused: the current run continues, nothing new starts' : 'paused' };
       case 'resume':
         this.state = withResume(this.state);
@@ -729,7 +740,7 @@ export class Engine extends EventEmitter {
         return { ok: false, message: `no dataset ${c.name} in the queue` };
       }
       case 'rollback':
-        return rollbackLive(p, c.snapshot, this.run !== undefined, this.consolidator.active());
+        return rollback(p, c.snapshot, this.run !== undefined, this.consolidator.active());
       case 'consolidate':
         return this.consolidator.request(id, c.snapshot ?? null, 'command');
       case 'priority': {
@@ -758,8 +769,7 @@ export class Engine extends EventEmitter {
         this.resident.kill(`run ${run.record.runId} did not stop within trainer.stopGraceSeconds`);
       } else if (run.record.action !== 'hang-kill' && run.silentSeconds(now) > t.hangTimeoutSeconds) {
         run.markAction('hang-kill');
-        this.state = { ...this.state, current: run.record };
-        this.save();
+        this.change((s) => ({ ...s, current: run.record }));
         const killed = run.killAll();
         this.log.warn(`no event from trainer pid ${run.record.pid} for ${t.hangTimeoutSeconds} s: hung; SIGKILL to its process group and every process of the run (${killed.length}: ${killed.map((k) => k.pid).join(' ')})`);
         this.resident.kill(`run ${run.record.runId} hung`);
@@ -791,7 +801,7 @@ export class Engine extends EventEmitter {
     // Timed for the log: the gap between one trainer's exit and the next spawn (bench/engine).
     const t0 = performance.now();
     let snapshotMs = 0;
-    let c = classifyEnd({
+    let c: Classification = classifyEnd({
       diskFull: this.diskFullEvidence(run),
       diskUnwritable: run.unwritableSeen ?? null,
       progress: run.progress,
@@ -805,45 +815,33 @@ export class Engine extends EventEmitter {
     const now = new Date();
     const meta = readMeta(this.paths.processing, rec.dataset);
     const inProcessing = listDatasets(this.paths.processing).includes(rec.dataset);
-    let snapshotMade = false;
-    // The live adapter fell back while the run trained (its snapshot damaged, found at a restart):
-    // the run's adapter continues one the live adapter does not hold, so it is kept aside as a
-    // snapshot and the dataset trains again on the live one (done/ means "in the live adapter").
-    let liveFellBack = false;
+    let snap: { made: boolean; failure?: string } | null = null;
     if (c.kind === 'success') {
-      // The snapshot comes before the dataset moves, so done/ always means "in the live adapter":
-      // an adapter the checks reject (or a snapshot a full disk cuts short) keeps the dataset at
-      // the head of the queue and pauses (bad_adapter; disk_full resumes by itself).
       // Checked against, and recorded with, the base the run trained on (job.json), which a consolidation may have replaced since.
       const job = readJsonQuiet<{ init_adapter?: string | null; base_model?: string }>(rec.jobPath);
       const baseModel = job?.base_model ?? resolve(dirname(this.configFile), this.config.baseModel ?? '.');
       const ts = performance.now();
-      const snap = snapshotAfterSuccess(this.paths, {
+      const after = snapshotAfterSuccess(this.paths, {
         runId: rec.runId, adapterDir: run.progress.done?.adapterPath ?? join(dirname(rec.jobPath), 'adapter'), baseModel, base: baseIdFromPath(this.paths, baseModel),
         dataset: rec.dataset, datasetSha256: meta?.sha256 || null, step: run.progress.step, loss: run.progress.done?.finalLoss ?? run.progress.loss,
         startedFrom: job?.init_adapter ?? null, keep: this.config.snapshots.keep,
       });
-      for (const l of snap.log) this.log[l.level](l.message);
+      for (const l of after.log) this.log[l.level](l.message);
       snapshotMs = performance.now() - ts;
-      snapshotMade = snap.current !== undefined;
-      if (snap.pause) c = { kind: saysDiskFull(snap.pause) ? 'disk_full' : 'bad_adapter', message: snap.pause };
-      else if (!snapshotMade && isFallbackNote(readCurrent(this.paths)?.note)) liveFellBack = true;
+      snap = after.failure ? { made: false, failure: after.failure } : { made: after.current !== undefined };
     }
-    let decision = decideAfterEnd(c.kind, meta ?? { priority: 0, attempts: rec.attempt - 1, added: rec.startedAt, sha256: '', size: 0, examples: 0 }, {
-      maxAttempts: this.config.queue.maxAttempts,
-      retryBackoffSeconds: this.config.queue.retryBackoffSeconds,
-      // A rejected adapter is trained again from the start (its checkpoints lead to the same adapter).
-      lastCheckpoint: c.kind === 'bad_adapter' ? null : run.progress.lastCheckpoint ?? (c.kind === 'stopped' ? run.progress.done?.adapterPath ?? null : null),
-      now: now.getTime(),
-      runId: rec.runId,
-      message: c.message,
+    // The live adapter fell back while the run trained (its snapshot damaged, found at a restart):
+    // the run's adapter continues one the live adapter does not hold, so it is kept aside as a
+    // snapshot and the dataset trains again on the live one (done/ means "in the live adapter").
+    const note = snap && !snap.made && !snap.failure ? readCurrent(this.paths)?.note ?? null : null;
+    const settled = settle({
+      state: this.state, record: rec, end: c, snapshot: snap, liveFellBack: isFallbackNote(note), meta, progress: run.progress,
+      queue: { maxAttempts: this.config.queue.maxAttempts, retryBackoffSeconds: this.config.queue.retryBackoffSeconds }, now,
     });
-    if (c.kind === 'bad_adapter') decision.meta.resumeFrom = null;
+    c = settled.end;
+    const decision = settled.decision;
     this.resident.afterRun(c.kind, rec.runId);
-    if (liveFellBack) {
-      decision = { outcome: 'queue', meta: { ...decision.meta, interrupted: true, resumeFrom: null, notBefore: null } };
-      this.log.warn(`run ${rec.runId} (${rec.dataset}) continued an adapter the live one no longer holds (${readCurrent(this.paths)?.note ?? ''}): its snapshot is kept aside and the dataset trains again`);
-    }
+    if (settled.requeuedOnFallback) this.log.warn(`run ${rec.runId} (${rec.dataset}) continued an adapter the live one no longer holds (${note ?? ''}): its snapshot is kept aside and the dataset trains again`);
     let where: string = decision.outcome;
     if (inProcessing) {
       const reason = decision.outcome === 'failed'
@@ -856,18 +854,9 @@ export class Engine extends EventEmitter {
     // The usage ledger: one durable line per run (a failed append is retried with the next run).
     this.ledger ??= new LedgerWriter(ledgerPath(this.paths.root));
     for (const m of this.ledger.append(ledgerRecordFor({ record: rec, kind: c.kind, to: decision.outcome, now, exitObserved: run.exit != null, finalLoss: run.progress.done?.finalLoss ?? run.progress.loss, datasetExamples: meta?.examples ?? null, fallbackModel: this.config.baseModel ?? '' }))) this.log.error(m);
-    let s: EngineState = { ...this.state, current: null };
-    s = withHistory(s, {
-      runId: rec.runId, dataset: rec.dataset, attempt: rec.attempt, kind: c.kind, message: c.message, startedAt: rec.startedAt, endedAt: now.toISOString(),
-      finalLoss: run.progress.done?.finalLoss ?? run.progress.loss, steps: run.progress.step, outcome: decision.outcome,
-    });
-    if (c.kind !== 'success' && c.kind !== 'stopped') s = withError(s, `run ${rec.runId} (${rec.dataset}): ${c.kind}: ${c.message}`, now);
-    if (decision.pause) s = withPause(s, decision.pause);
-    if (s.stopAfterJob) s = { ...withPause(s, 'stopped after the job (resume to continue)'), stopAfterJob: false };
-    this.state = s;
     this.run = undefined;
-    this.save();
-    if (snapshotMade) this.consolidator.snapshotMade();
+    this.change(() => settled.state);
+    if (settled.snapshotMade) this.consolidator.snapshotMade();
     const retry = decision.outcome === 'queue' && decision.meta.notBefore ? `; retry after ${decision.meta.notBefore}` : '';
     this.log.info(`run ${rec.runId} (${rec.dataset}, attempt ${rec.attempt}) ended: ${c.kind}: ${c.message} → ${where}${retry} [settled in ${(performance.now() - t0).toFixed(1)} ms, snapshot ${snapshotMs.toFixed(1)} ms]`);
   }
@@ -906,8 +895,8 @@ export class Engine extends EventEmitter {
     if (!next) return;
     const picked = performance.now();
     // Free space, inodes, writability, GPU: a shortage pauses the queue instead of failing the dataset.
-    const held = this.resources.beforeRun(this.resourceEnv(), this.state);
-    if (held) { this.state = held; this.save(); return; }
+    const held = this.resources.beforeRun(this.resourceEnv());
+    if (held) { this.change((s) => withPauseStep(s, held)); return; }
     // Never two trainers for one root: a live process of a run this engine does not know of
     // (state.json was lost or replaced while it ran) is adopted instead (one pass over /proc, a few ms).
     const stray = liveRunProcesses(this.paths);
@@ -936,7 +925,7 @@ export class Engine extends EventEmitter {
         this.save();
         return;
       }
-      this.state = withPause(this.state, `cannot move queue/${next.name} to processing/: ${(e as Error).message} (fix it, then resume)`);
+      this.state = withPause(this.state, { kind: 'engine', reason: `cannot move queue/${next.name} to processing/: ${(e as Error).message} (fix it, then resume)` });
       this.fail(`cannot start ${next.name}: ${(e as Error).message}; the queue is paused`);
       return;
     }
@@ -969,7 +958,7 @@ export class Engine extends EventEmitter {
         this.save();
         return;
       }
-      this.state = withPause(this.state, `cannot prepare run ${runId}: ${(e as Error).message} (free space or fix permissions, then resume)`);
+      this.state = withPause(this.state, { kind: 'engine', reason: `cannot prepare run ${runId}: ${(e as Error).message} (free space or fix permissions, then resume)` });
       this.fail(`cannot prepare run ${runId} for ${name}: ${(e as Error).message}; the queue is paused`);
       return;
     }
@@ -978,8 +967,7 @@ export class Engine extends EventEmitter {
       startedAt: new Date().toISOString(), pid: null, startTime: null, action: null, oomKillsAtStart: null,
     };
     // Saved before the spawn: a crash in between leaves a run the next owner finds by its job path.
-    this.state = { ...this.state, current: record };
-    this.save();
+    this.change((s) => ({ ...s, current: record }));
     const exe = resolveTrainerExecutable(c.trainer.command[0]!, c, dirname(this.configFile), process.env['PATH'] ?? '');
     const trainerArgv = [exe.ok ? exe.path : c.trainer.command[0]!, ...c.trainer.command.slice(1)];
     const env = { ...process.env, ...c.trainer.env };
@@ -989,8 +977,7 @@ export class Engine extends EventEmitter {
     this.run = RunHandle.spawn(record, argv, this.paths.root, env);
     // Its end is settled (and the next run started) at once, not at the next tick.
     this.run.onExit = () => this.kick(0);
-    this.state = { ...this.state, current: record };
-    this.save();
+    this.change((s) => ({ ...s, current: record }));
     this.log.info(`run ${runId}: ${name} (attempt ${record.attempt}${job.resume_from ? `, resuming from ${job.resume_from}` : ''}) started as pid ${record.pid ?? '?'}: ${argv.join(' ')} [picked from ${entries.length} queued in ${(picked - t0).toFixed(1)} ms, prepared and spawned in ${(performance.now() - picked).toFixed(1)} ms]`);
   }
 }

@@ -11,7 +11,8 @@ import { checkAdapter, formatAdapterReport } from './adapterCheck';
 import { queueRootOf } from './engine';
 import { modelDir } from './models';
 import { rootPaths } from './paths';
-import { liveBase, readManifest, snapshotBase } from './snapshots';
+import { liveBase } from './current';
+import { readManifest, snapshotBase } from './snapshots';
 
 export interface LineSink {
   line(s: string): void;

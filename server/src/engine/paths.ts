@@ -34,6 +34,12 @@ export function rootPaths(root: string): RootPaths {
   };
 }
 
+/** snapshots/: the verified adapter snapshots (snapshots.ts); current.json points into it (current.ts). */
+export const snapshotsDir = (p: RootPaths): string => join(p.root, 'snapshots');
+
+/** The file in each snapshot folder that lists its files with their hashes. */
+export const MANIFEST = 'manifest.json';
+
 export function ensureLayout(p: RootPaths): void {
   for (const d of [p.root, p.inbox, p.queue, p.processing, p.done, p.failed, p.runs, p.control, p.logs]) mkdirSync(d, { recursive: true });
 }

@@ -13,16 +13,29 @@ import { closeSync, fsyncSync, openSync, statfsSync, unlinkSync, writeSync } fro
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Config } from '../config/schema';
-import { RESOURCE_PAUSE_PREFIX, withPause, withResume } from './transitions';
+import { liftsItself, RESOURCE_PAUSE_PREFIX } from '../../../common/pause';
+import type { PauseStep } from './transitions';
 import type { EngineState } from './types';
 
-/** Pause reasons that start with this are lifted by the engine once the resource is back. */
-export { RESOURCE_PAUSE_PREFIX } from './transitions';
+/** Pause reasons of the kinds the engine lifts itself start with this (the kind decides, not the text). */
+export { RESOURCE_PAUSE_PREFIX };
 
 const GIB = 1024 ** 3;
 
-export function isResourcePause(state: Pick<EngineState, 'paused' | 'pauseReason'>): boolean {
-  return state.paused && (state.pauseReason ?? '').startsWith(RESOURCE_PAUSE_PREFIX);
+/** Paused for a resource the engine re-checks and lifts the pause for by itself (kinds `disk`, `gpu`). */
+export function isResourcePause(state: Pick<EngineState, 'pause'>): boolean {
+  return liftsItself(state.pause);
+}
+
+/**
+ * What a resource check asks of the queue: pause (or change why), resume, or nothing (undefined).
+ * The gate decides; the engine applies and saves it (Engine.change with withPauseStep).
+ */
+export type GateStep = PauseStep;
+
+/** The kind of a resource pause for a transient problem: the GPU's, or the disk's (space, inodes, writability). */
+function resourceKind(problem: string): 'gpu' | 'disk' {
+  return /^(GPU \d|the GPU check failed|no GPU found)/.test(problem) ? 'gpu' : 'disk';
 }
 
 export interface DiskFacts {
@@ -232,46 +245,46 @@ export class ResourceGate {
   }
 
   /**
-   * Right before a run: the state to save (paused, with the reason) when a resource is short, or
-   * undefined when the run may start.
+   * Right before a run: the pause to apply when a resource is short, or undefined when the run may
+   * start.
    */
-  beforeRun(e: ResourceEnv, state: EngineState): EngineState | undefined {
+  beforeRun(e: ResourceEnv): GateStep | undefined {
     const r = this.check(e, false);
     if (!r.problem) {
       this.lastProblem = undefined;
       return undefined;
     }
-    const reason = r.transient ? `${RESOURCE_PAUSE_PREFIX}${r.problem} (checked again every ${e.config.disk.recheckSeconds} s; the queue resumes by itself)` : `GPU error: ${r.problem}`;
     e.log.warn(`not starting a run: ${r.problem}; the queue is paused${r.transient ? ' until the resource is back' : ' until resume'}`);
     this.lastProblem = r.problem;
-    return withPause(state, reason);
+    return { pause: r.transient ? { kind: resourceKind(r.problem), reason: `${RESOURCE_PAUSE_PREFIX}${r.problem} (checked again every ${e.config.disk.recheckSeconds} s; the queue resumes by itself)` } : { kind: 'gpuError', reason: `GPU error: ${r.problem}` } };
   }
 
   /**
    * On every tick: while the queue is paused for resources (and nothing runs), checks again every
-   * disk.recheckSeconds, or at once when the config changed; returns the state to save when the
+   * disk.recheckSeconds, or at once when the config changed; returns the step to apply when the
    * pause is lifted (or its reason changed), undefined otherwise.
    */
-  whilePaused(e: ResourceEnv, state: EngineState): EngineState | undefined {
+  whilePaused(e: ResourceEnv, state: Pick<EngineState, 'pause' | 'current'>): GateStep | undefined {
     if (!isResourcePause(state) || state.current) return undefined;
     const due = e.config !== this.lastConfig || performance.now() - this.lastCheck >= e.config.disk.recheckSeconds * 1000;
     if (!due) return undefined;
     const r = this.check(e, true);
     if (!r.problem) {
-      e.log.info(`resources are back (the queue was paused because ${(state.pauseReason ?? '').slice(RESOURCE_PAUSE_PREFIX.length)}): the queue resumes`);
+      const why = state.pause?.reason ?? '';
+      e.log.info(`resources are back (the queue was paused because ${why.startsWith(RESOURCE_PAUSE_PREFIX) ? why.slice(RESOURCE_PAUSE_PREFIX.length) : why}): the queue resumes`);
       this.lastProblem = undefined;
-      return withResume(state);
+      return { resume: true };
     }
     if (!r.transient) {
       e.log.warn(`paused for resources, and now: ${r.problem}; the queue stays paused until resume`);
-      return withPause(state, `GPU error: ${r.problem}`);
+      return { pause: { kind: 'gpuError', reason: `GPU error: ${r.problem}` } };
     }
     // Compared without its numbers: free space changes on every check, the reason does not.
     const shape = (t: string | undefined): string | undefined => t?.replace(/\d+(\.\d+)?/g, '#');
     if (shape(r.problem) !== shape(this.lastProblem)) {
       this.lastProblem = r.problem;
       e.log.info(`still waiting for resources: ${r.problem}`);
-      return withPause(state, `${RESOURCE_PAUSE_PREFIX}${r.problem} (checked again every ${e.config.disk.recheckSeconds} s; the queue resumes by itself)`);
+      return { pause: { kind: resourceKind(r.problem), reason: `${RESOURCE_PAUSE_PREFIX}${r.problem} (checked again every ${e.config.disk.recheckSeconds} s; the queue resumes by itself)` } };
     }
     return undefined;
   }

@@ -6,13 +6,13 @@
  *   snapshots/<id>.corrupt-<t>/ failed verification: moved aside, never used
  *   snapshots/.<id>.deleting/   being pruned (removed at the next start)
  *   snapshots/verified.json     {id: {ok, at, stamp}}: the last whole verification of each snapshot
- *   current.json                {snapshot, since, previous, adapter, note?}, written atomically
+ *   current.json                the live adapter pointer: current.ts owns it
  *
  * A snapshot is built under <id>.tmp: every file copied and fsynced, hashed into manifest.json,
  * read back and hashed again, checked against the base model (adapterCheck), then renamed into
  * place; only then does current.json switch to it. At each engine start the current snapshot, and
  * any other whose files' sizes, mtimes or inodes changed since it was last hashed whole, is hashed
- * again (rollback hashes its target before using it); a corrupt one is moved aside, and a
+ * again (rollback.ts hashes its target before using it); a corrupt one is moved aside, and a
  * current.json naming it falls back to the newest good one.
  */
 import { closeSync, copyFileSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
@@ -20,10 +20,9 @@ import { createHash } from 'node:crypto';
 import { basename, join, relative, sep } from 'node:path';
 import { checkAdapter, type AdapterReport } from './adapterCheck';
 import { fsyncDir, fsyncFile, readJsonQuiet, writeJsonAtomic } from './atomic';
-import { baseIdFromPath, listModels, modelDir, type LineageDataset } from './models';
-import type { RootPaths } from './paths';
-
-export const MANIFEST = 'manifest.json';
+import { baseName, currentAdapter, currentUnreadable, readCurrent, setCurrent, setCurrentAside, type CurrentPointer } from './current';
+import { baseIdFromPath, listModels, type LineageDataset } from './models';
+import { MANIFEST, snapshotsDir, type RootPaths } from './paths';
 
 export interface SnapshotManifest {
   version: 1;
@@ -47,19 +46,6 @@ export interface SnapshotManifest {
   lineage?: LineageDataset[];
 }
 
-export interface CurrentPointer {
-  /** The snapshot id, or null when there is none (the next run starts from the base model). */
-  snapshot: string | null;
-  since: string;
-  previous: string | null;
-  /** Absolute path of the snapshot folder (or, in a current.json from before snapshots, the run's adapter). */
-  adapter: string | null;
-  /** Why current is what it is, when the engine chose it (a fallback after a corrupt snapshot). */
-  note?: string | null;
-  /** The live base model: a models/ id (consolidate.ts), or null for the config's baseModel. */
-  base: string | null;
-}
-
 export interface SnapshotEntry {
   id: string;
   path: string;
@@ -76,7 +62,6 @@ export interface SnapshotEntry {
   base: string | null;
 }
 
-export const snapshotsDir = (p: RootPaths): string => join(p.root, 'snapshots');
 const verifiedFile = (p: RootPaths): string => join(snapshotsDir(p), 'verified.json');
 /** `stamp`: the files' names, sizes, mtimes and inodes when the snapshot was last hashed whole. */
 type VerifiedRecord = Record<string, { ok: boolean; at: string; stamp?: string }>;
@@ -173,58 +158,23 @@ function recordVerified(p: RootPaths, updates: VerifiedRecord, drop: string[] = 
   writeJsonAtomic(verifiedFile(p), v);
 }
 
-export function readCurrent(p: RootPaths): CurrentPointer | undefined {
-  const c = readJsonQuiet<Partial<CurrentPointer> & { kind?: string }>(p.current);
-  if (!c || typeof c !== 'object') return undefined;
-  return {
-    snapshot: typeof c.snapshot === 'string' ? c.snapshot : null, since: c.since ?? '', previous: c.previous ?? null, adapter: typeof c.adapter === 'string' ? c.adapter : null, note: c.note ?? null,
-    base: typeof c.base === 'string' ? c.base : null,
-  };
-}
-
 /** The base model a snapshot was trained on: its manifest's `base`, or, in an older manifest, read from its baseModel path. */
 export function snapshotBase(p: RootPaths, m: SnapshotManifest): string | null {
   return m.base !== undefined ? m.base : baseIdFromPath(p, m.baseModel);
 }
 
-/** The live base model: its models/ id (null: the config's baseModel) and absolute path. */
-export function liveBase(p: RootPaths, configBaseModel: string): { id: string | null; path: string } {
-  const id = readCurrent(p)?.base ?? null;
-  return { id, path: id ? modelDir(p, id) : configBaseModel };
-}
-
-/** The adapter the next run continues from (absolute), or null: the current snapshot's folder. */
-export function currentAdapter(p: RootPaths): string | null {
-  const c = readCurrent(p);
-  if (!c) return null;
-  if (c.snapshot) {
-    const dir = join(snapshotsDir(p), c.snapshot);
-    return existsSync(join(dir, MANIFEST)) ? dir : null;
-  }
-  // A current.json from before snapshots named the run's adapter folder.
-  return c.adapter && existsSync(c.adapter) ? c.adapter : null;
-}
-
-/** Switches the live adapter (and, when `base` is given, the live base model; otherwise it stays). */
-export function setCurrent(p: RootPaths, id: string | null, note: string | null = null, now: Date = new Date(), base?: string | null): CurrentPointer {
-  const old = readCurrent(p);
-  const c: CurrentPointer = {
-    snapshot: id, since: now.toISOString(), previous: old?.snapshot && old.snapshot !== id ? old.snapshot : old?.previous ?? null,
-    adapter: id ? join(snapshotsDir(p), id) : null, note, base: base === undefined ? old?.base ?? null : base,
-  };
-  writeJsonAtomic(p.current, c);
-  return c;
-}
-
-/** The snapshots (not the temporary, corrupt or deleting ones), newest first. */
-export function listSnapshots(p: RootPaths): SnapshotEntry[] {
+/**
+ * The snapshots (not the temporary, corrupt or deleting ones), newest first. `cur`: current.json
+ * as the caller read it already (a status read reads it once), by default read here.
+ */
+export function listSnapshots(p: RootPaths, cur: CurrentPointer | undefined = readCurrent(p)): SnapshotEntry[] {
   let names: string[];
   try {
     names = readdirSync(snapshotsDir(p)).filter(isSnapshotName);
   } catch {
     return [];
   }
-  const cur = readCurrent(p)?.snapshot ?? null;
+  const curId = cur?.snapshot ?? null;
   const ver = readVerified(p);
   const out: SnapshotEntry[] = [];
   for (const id of names) {
@@ -236,7 +186,7 @@ export function listSnapshots(p: RootPaths): SnapshotEntry[] {
     }
     const m = readManifest(path);
     out.push({
-      id, path, current: id === cur, verified: ver[id]?.ok ?? null, verifiedAt: ver[id]?.at ?? null,
+      id, path, current: id === curId, verified: ver[id]?.ok ?? null, verifiedAt: ver[id]?.at ?? null,
       runId: m?.runId ?? null, step: m?.step ?? null, loss: m?.loss ?? null, dataset: m?.dataset ?? null, created: m?.created ?? null,
       base: m ? snapshotBase(p, m) : null,
     });
@@ -396,7 +346,7 @@ export function verifySnapshotsAtStart(p: RootPaths, now: Date = new Date()): st
     }
   }
   if (Object.keys(updates).length) recordVerified(p, updates);
-  if (existsSync(p.current) && !readCurrent(p)) msgs.push(rebuildCurrent(p, bad, now));
+  if (currentUnreadable(p)) msgs.push(rebuildCurrent(p, bad, now));
   const cur = readCurrent(p);
   if (cur?.snapshot && (bad.has(cur.snapshot) || !existsSync(join(dir, cur.snapshot, MANIFEST)))) {
     // Only a snapshot trained on the live base fits it: after a consolidation, falling back to one of
@@ -420,67 +370,41 @@ export function verifySnapshotsAtStart(p: RootPaths, now: Date = new Date()): st
  * model, and done/ would no longer be in the live adapter.
  */
 function rebuildCurrent(p: RootPaths, bad: ReadonlySet<string>, now: Date): string {
-  const aside = `${p.current}.corrupt-${stamp(now)}`;
-  try { renameSync(p.current, aside); } catch { /* replaced below anyway */ }
+  const aside = setCurrentAside(p, stamp(now));
   const snap = listSnapshots(p).find((x) => x.verified === true && !bad.has(x.id));
   const model = listModels(p).sort((a, b) => (b.created ?? '').localeCompare(a.created ?? ''))[0];
   const modelNewer = model && (!snap || (model.created ?? '') > (snap.created ?? ''));
-  const note = `current.json was unreadable (kept aside as ${basename(aside)}): rebuilt as ${modelNewer ? `models/${model.id} with no adapter` : snap ? `snapshot ${snap.id}` : 'the base model'}, the newest verified (${now.toISOString()})`;
+  const note = `current.json was unreadable (kept aside as ${aside}): rebuilt as ${modelNewer ? `models/${model.id} with no adapter` : snap ? `snapshot ${snap.id}` : 'the base model'}, the newest verified (${now.toISOString()})`;
   if (modelNewer) setCurrent(p, null, note, now, model.id);
   else setCurrent(p, snap?.id ?? null, note, now, snap?.base ?? null);
   return note;
 }
 
 /**
- * Whether current.json's note says the engine itself moved the live adapter (a damaged current
- * snapshot, a rebuilt current.json), as opposed to a person (rollback) or a consolidation.
+ * Hashes a snapshot again before it is used (rollback, consolidation): records the verdict, and
+ * moves a corrupt one aside. Returns the problems (none: good) and where a bad one went.
  */
-export function isFallbackNote(note: string | null | undefined): boolean {
-  return /^current snapshot .* (is corrupt|is missing)|^current\.json was unreadable/.test(note ?? '');
-}
-
-/** Makes a snapshot current after verifying it again (`rollback`). */
-export function rollbackTo(p: RootPaths, id: string, runInProgress = false, now: Date = new Date()): { ok: boolean; message: string } {
-  const s = listSnapshots(p).find((x) => x.id === id || x.runId === id);
-  if (!s) {
-    const known = listSnapshots(p).map((x) => x.id);
-    return { ok: false, message: `no snapshot ${id}${known.length ? ` (snapshots: ${known.slice(0, 5).join(', ')}${known.length > 5 ? ', …' : ''})` : ' (there are none yet)'}` };
+export function reverifySnapshot(p: RootPaths, id: string, now: Date = new Date()): { problems: string[]; aside?: string } {
+  const problems = verifySnapshot(join(snapshotsDir(p), id));
+  if (!problems.length) {
+    recordVerified(p, { [id]: { ok: true, at: now.toISOString() } });
+    return { problems };
   }
-  const problems = verifySnapshot(s.path);
-  if (problems.length) {
-    let where = '';
-    try {
-      where = `; moved aside as snapshots/${moveAside(p, s.id, now)}`;
-    } catch { /* left in place, marked bad */ }
-    if (!where) recordVerified(p, { [s.id]: { ok: false, at: now.toISOString() } });
-    return { ok: false, message: `snapshot ${s.id} is corrupt (${problems.slice(0, 3).join('; ')})${where}; current is unchanged` };
+  try {
+    return { problems, aside: moveAside(p, id, now) };
+  } catch {
+    // left in place, marked bad
+    recordVerified(p, { [id]: { ok: false, at: now.toISOString() } });
+    return { problems };
   }
-  recordVerified(p, { [s.id]: { ok: true, at: now.toISOString() } });
-  const cur = readCurrent(p);
-  const before = cur?.snapshot ?? null;
-  // The adapter and the base it was trained on go back together (a snapshot from before a consolidation).
-  const base = s.base;
-  if (base !== null && !existsSync(join(modelDir(p, base), MANIFEST))) return { ok: false, message: `snapshot ${s.id} was trained on models/${base}, which is gone; current is unchanged` };
-  const baseBefore = cur?.base ?? null;
-  if (before === s.id && baseBefore === base) return { ok: true, message: `${s.id} is already the current snapshot` };
-  setCurrent(p, s.id, `rolled back from ${before ?? 'none'}${baseBefore !== base ? ` on ${baseName(baseBefore)}` : ''} (${now.toISOString()})`, now, base);
-  return {
-    ok: true,
-    message: `current snapshot: ${s.id} (was ${before ?? 'none'})${baseBefore !== base ? `; base model: ${baseName(base)} (was ${baseName(baseBefore)})` : ''}; the next run continues from it${runInProgress ? '; the run in progress keeps the adapter it started from, and its result is kept as a snapshot without becoming current' : ''}`,
-  };
 }
 
 export interface AfterSuccess {
   readonly log: { level: 'info' | 'warn' | 'error'; message: string }[];
-  /** Set when the snapshot failed: the queue pauses with this reason. */
-  readonly pause?: string;
+  /** Set when no snapshot was made: why (the run settles as bad_adapter, or disk_full, and the queue pauses). */
+  readonly failure?: string;
   /** The snapshot made current, if one was. */
   readonly current?: string;
-}
-
-/** How a base model is named to a person: models/<id>, or "the config's baseModel". */
-export function baseName(id: string | null): string {
-  return id ? `models/${id}` : "the config's baseModel";
 }
 
 /**
@@ -493,7 +417,7 @@ export function snapshotAfterSuccess(p: RootPaths, input: SnapshotInput & { star
   } catch (e) {
     // current.json could not be written (a full disk): current is unchanged, the queue pauses.
     const message = `run ${input.runId}: snapshot bookkeeping failed: ${(e as Error).message}; current stays ${readCurrent(p)?.snapshot ?? 'none'}; the dataset waits at the head of the queue and the queue is paused`;
-    return { log: [{ level: 'error', message }], pause: message };
+    return { log: [{ level: 'error', message }], failure: message };
   }
 }
 
@@ -511,11 +435,12 @@ function snapshotAfterSuccessOrThrow(p: RootPaths, input: SnapshotInput & { star
     const cur = readCurrent(p)?.snapshot ?? null;
     const message = `run ${input.runId}: no snapshot of ${input.adapterDir}: ${r.message}. Current stays ${cur ?? 'none'}; the dataset waits at the head of the queue and the queue is paused (check the adapter with \`lora-queue inspect ${input.adapterDir}\`; after resume the dataset trains again from ${cur ?? 'the base model'})`;
     log.push({ level: 'error', message });
-    return { log, pause: message };
+    return { log, failure: message };
   }
   for (const w of r.report.problems) log.push({ level: 'warn', message: `snapshot ${r.id}: ${w.code}: ${w.message}` });
-  const live = currentAdapter(p);
-  const liveB = readCurrent(p)?.base ?? null;
+  const pointer = readCurrent(p);
+  const live = currentAdapter(p, pointer);
+  const liveB = pointer?.base ?? null;
   let made: string | undefined;
   if (live !== (input.startedFrom ?? null) || liveB !== (input.base ?? null)) {
     const was = liveB !== (input.base ?? null) ? `the base model was switched to ${baseName(liveB)}` : `current was switched to ${live ?? 'none'}`;
@@ -545,12 +470,12 @@ export interface CurrentSnapshotStatus {
   base: string | null;
 }
 
-export function currentSnapshotStatus(p: RootPaths): CurrentSnapshotStatus | null {
-  const c = readCurrent(p);
+/** `c` and `list`: current.json and the snapshots as the caller read them (once per status read). */
+export function currentSnapshotStatus(p: RootPaths, c: CurrentPointer | undefined = readCurrent(p), list?: readonly SnapshotEntry[]): CurrentSnapshotStatus | null {
   if (!c) return null;
-  const s = c.snapshot ? listSnapshots(p).find((x) => x.id === c.snapshot) : undefined;
+  const s = c.snapshot ? (list ?? listSnapshots(p, c)).find((x) => x.id === c.snapshot) : undefined;
   return {
-    snapshot: c.snapshot, adapter: currentAdapter(p), since: c.since || null, previous: c.previous, verified: s?.verified ?? null,
+    snapshot: c.snapshot, adapter: currentAdapter(p, c), since: c.since || null, previous: c.previous, verified: s?.verified ?? null,
     step: s?.step ?? null, loss: s?.loss ?? null, dataset: s?.dataset ?? null, note: c.note ?? null, base: c.base,
   };
 }

@@ -3,6 +3,7 @@
  * follower, and for anyone who cannot ask the owner. Never changes anything.
  */
 import { accessSync, constants, readdirSync } from 'node:fs';
+import type { Pause } from '../../../common/pause';
 import { diskFacts } from './resources';
 import { readJsonQuiet } from './atomic';
 import { listDatasets, listEntries, reasonPath } from './datasets';
@@ -11,7 +12,8 @@ import { inboxNotTaken as inboxNotTaken_ } from './intake';
 import { holderAlive, readLock } from './lock';
 import type { RootPaths } from './paths';
 import { peekState } from './state';
-import { currentSnapshotStatus, readCurrent, type CurrentSnapshotStatus } from './snapshots';
+import { readCurrent, type CurrentPointer } from './current';
+import { currentSnapshotStatus, listSnapshots, type CurrentSnapshotStatus, type SnapshotEntry } from './snapshots';
 import { orderQueue } from './transitions';
 import { modelDir, readModelManifest } from './models';
 import { readResidentStatus, type ResidentStatus } from './resident';
@@ -22,6 +24,8 @@ export interface QueueStatus {
   engine: { running: boolean; pid: number; host: string; since: string } | null;
   paused: boolean;
   pauseReason: string | null;
+  /** The pause with its kind and since when (common/pause.ts); `paused` and `pauseReason` are derived from it. */
+  pause: Pause | null;
   stopAfterJob: boolean;
   blocked: string | null;
   current: {
@@ -66,6 +70,21 @@ export interface QueueStatus {
 }
 
 export function readStatus(p: RootPaths): QueueStatus {
+  return readRoot(p).status;
+}
+
+/**
+ * The status and the snapshots list together, for a state push that shows both: current.json is
+ * read once and snapshots/ listed once (their manifests and verified.json read once), not once per
+ * part that shows them.
+ */
+export function readRoot(p: RootPaths): { status: QueueStatus; snapshots: SnapshotEntry[] } {
+  const pointer = readCurrent(p);
+  const snapshots = listSnapshots(p, pointer);
+  return { status: statusOf(p, pointer, snapshots), snapshots };
+}
+
+function statusOf(p: RootPaths, pointer: CurrentPointer | undefined, snapshots: readonly SnapshotEntry[]): QueueStatus {
   const lock = readLock(p.lock);
   const state = peekState(p);
   const cur = state?.current ?? null;
@@ -96,8 +115,9 @@ export function readStatus(p: RootPaths): QueueStatus {
   return {
     root: p.root,
     engine: lock ? { running: holderAlive(lock), pid: lock.pid, host: lock.host, since: lock.since } : null,
-    paused: state?.paused ?? false,
-    pauseReason: state?.pauseReason ?? null,
+    paused: !!state?.pause,
+    pauseReason: state?.pause ? state.pause.reason || null : null,
+    pause: state?.pause ?? null,
     stopAfterJob: state?.stopAfterJob ?? false,
     blocked: state?.blocked ?? null,
     current,
@@ -112,8 +132,8 @@ export function readStatus(p: RootPaths): QueueStatus {
     pendingCommands: pending,
     lastErrors: (state?.errors ?? []).slice(-5),
     recentRuns: (state?.history ?? []).slice(-5),
-    snapshot: currentSnapshotStatus(p),
-    base: baseStatus(p),
+    snapshot: currentSnapshotStatus(p, pointer, snapshots),
+    base: baseStatus(p, pointer),
     consolidation: state?.consolidation ?? null,
     lastConsolidation: state?.consolidations?.at(-1) ?? null,
     resident: readResidentStatus(p.root),
@@ -135,8 +155,8 @@ function rootProblem(root: string): string | null {
   return null;
 }
 
-function baseStatus(p: RootPaths): QueueStatus['base'] {
-  const id = readCurrent(p)?.base ?? null;
+function baseStatus(p: RootPaths, pointer: CurrentPointer | undefined): QueueStatus['base'] {
+  const id = pointer?.base ?? null;
   if (!id) return null;
   const m = readModelManifest(p, id);
   return { model: id, path: modelDir(p, id), generation: m?.generation ?? null, adapters: m?.adapters.length ?? null, datasets: m?.datasets.length ?? null };

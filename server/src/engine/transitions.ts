@@ -3,6 +3,7 @@
  * goes after a run ends. No I/O here; the engine applies the results to the folders.
  */
 import { END_KINDS, endKindOfTrainerError, FALLBACK_TRAINER_ERROR, isEndKind } from '../../../common/endKinds';
+import { RESOURCE_PAUSE_PREFIX, type Pause } from '../../../common/pause';
 import type { DatasetMeta, EndKind, EngineState, QueueEntry, RunSummary, StopMode } from './types';
 
 export const MAX_APPLIED = 500;
@@ -10,11 +11,14 @@ export const MAX_RESULTS = 50;
 export const MAX_HISTORY = 100;
 export const MAX_ERRORS = 20;
 
-/** Pause reasons that start with this are lifted by the engine once the resource is back (resources.ts). */
-export const RESOURCE_PAUSE_PREFIX = 'waiting for resources: ';
+/** The words a pause the engine lifts itself starts with (the kind says it; common/pause.ts). */
+export { RESOURCE_PAUSE_PREFIX };
+
+/** A pause to apply: its kind and reason (the engine stamps `since`). */
+export type PauseRequest = Pick<Pause, 'kind' | 'reason'>;
 
 export function emptyState(now: Date = new Date()): EngineState {
-  return { version: 1, paused: false, pauseReason: null, stopAfterJob: false, current: null, applied: [], results: [], history: [], errors: [], updatedAt: now.toISOString() };
+  return { version: 1, pause: null, stopAfterJob: false, current: null, applied: [], results: [], history: [], errors: [], updatedAt: now.toISOString() };
 }
 
 /** Queue order: an interrupted dataset first, then priority (high first), then age, then name. */
@@ -48,7 +52,7 @@ export function pickNext(entries: readonly QueueEntry[], now: number, maxWaitMs:
 /** Why the engine will not start a run now, or undefined when it may. */
 export function blockedBecause(state: EngineState, configProblem: string | undefined): string | undefined {
   if (state.current) return 'a run is in progress';
-  if (state.paused) return `paused${state.pauseReason ? `: ${state.pauseReason}` : ''}`;
+  if (state.pause) return `paused${state.pause.reason ? `: ${state.pause.reason}` : ''}`;
   if (configProblem) return configProblem;
   return undefined;
 }
@@ -57,8 +61,8 @@ export interface EndDecision {
   /** Where the dataset goes. */
   readonly outcome: 'done' | 'failed' | 'queue';
   readonly meta: DatasetMeta;
-  /** Pause the queue, with this reason. */
-  readonly pause?: string;
+  /** Pause the queue, with this kind and reason. */
+  readonly pause?: PauseRequest;
 }
 
 /**
@@ -99,7 +103,7 @@ export function decideAfterEnd(
       return {
         outcome: 'queue',
         meta: { ...base, interrupted: true, resumeFrom, notBefore: null },
-        pause: `${END_KINDS[known].words}: ${opts.message} (fix it, then resume)`,
+        pause: { kind: 'run', reason: `${END_KINDS[known].words}: ${opts.message} (fix it, then resume)` },
       };
     case 'resourcePause':
       // Not the dataset's fault: back to the head of the queue, attempts kept; the queue pauses until
@@ -107,7 +111,7 @@ export function decideAfterEnd(
       return {
         outcome: 'queue',
         meta: { ...base, interrupted: true, resumeFrom, notBefore: null },
-        pause: `${RESOURCE_PAUSE_PREFIX}${END_KINDS[known].words} during run ${opts.runId}: ${opts.message} (the queue resumes by itself once ${known === 'disk_full' ? 'free space is back above disk.resumeFreeGiB' : 'the queue root is writable again'})`,
+        pause: { kind: 'disk', reason: `${RESOURCE_PAUSE_PREFIX}${END_KINDS[known].words} during run ${opts.runId}: ${opts.message} (the queue resumes by itself once ${known === 'disk_full' ? 'free space is back above disk.resumeFreeGiB' : 'the queue root is writable again'})` },
       };
     case 'fail':
       return { outcome: 'failed', meta: { ...base, attempts: meta.attempts + 1, interrupted: false, notBefore: null } };
@@ -143,16 +147,32 @@ export function withError(state: EngineState, message: string, now: Date): Engin
   return { ...state, errors: [...state.errors, { at: now.toISOString(), message }].slice(-MAX_ERRORS) };
 }
 
-export function withPause(state: EngineState, reason: string | null): EngineState {
-  return { ...state, paused: true, pauseReason: reason };
+/**
+ * Pauses the queue (or changes why). `since` stays when the kind does not change (a resource pause
+ * whose reason is updated with each check is one pause), and is `now` otherwise.
+ */
+export function withPause(state: EngineState, p: PauseRequest, now: Date = new Date()): EngineState {
+  const since = state.pause?.kind === p.kind ? state.pause.since : now.toISOString();
+  return { ...state, pause: { kind: p.kind, reason: p.reason, since } };
 }
 
 export function withResume(state: EngineState): EngineState {
-  return { ...state, paused: false, pauseReason: null, stopAfterJob: false };
+  return { ...state, pause: null, stopAfterJob: false };
 }
+
+/** A change of the engine's state, as every step returns it; the engine applies and saves it (Engine.change). */
+export type StateChange = (s: EngineState) => EngineState;
+
+/** A step that changes only the pause: pause (or change why), or resume (the resource gate's answers). */
+export type PauseStep = { readonly pause: PauseRequest } | { readonly resume: true };
+
+export function withPauseStep(state: EngineState, step: PauseStep, now: Date = new Date()): EngineState {
+  return 'resume' in step ? withResume(state) : withPause(state, step.pause, now);
+}
+
 
 /** A stop request: every mode pauses the queue; the engine signals the trainer for now/afterStep. */
 export function withStop(state: EngineState, mode: StopMode): EngineState {
   if (mode === 'afterJob' && state.current) return { ...state, stopAfterJob: true };
-  return withPause({ ...state, stopAfterJob: false }, mode === 'afterJob' ? 'stopped after the job (resume to continue)' : 'stopped (resume to continue)');
+  return withPause({ ...state, stopAfterJob: false }, { kind: 'stop', reason: mode === 'afterJob' ? 'stopped after the job (resume to continue)' : 'stopped (resume to continue)' });
 }

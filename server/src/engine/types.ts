@@ -1,4 +1,5 @@
 /** The engine's data: datasets' sidecars, runs, commands and state.json. */
+import type { Pause } from '../../../common/pause';
 import type { QueueCommand } from '../../../common/protocol';
 
 /** `<name>.meta.json` beside a dataset; it moves with the dataset from folder to folder. */
@@ -90,8 +91,11 @@ export interface RunSummary {
 
 export interface EngineState {
   version: 1;
-  paused: boolean;
-  pauseReason: string | null;
+  /**
+   * Why the queue is paused, or null when it is not. state.json also holds `paused` and
+   * `pauseReason` derived from it (state.ts), for readers that know only those.
+   */
+  pause: Pause | null;
   /** Pause once the current run ends (stop --after-job). */
   stopAfterJob: boolean;
   current: RunRecord | null;

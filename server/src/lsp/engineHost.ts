@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { Connection } from 'vscode-languageserver';
 import { LossProgressNotification, LossRunsRequest, LossSeriesRequest, QueueCommandRequest, QueueStateNotification, type QueueCommand, type QueueStatusView } from '../../../common/protocol';
 import { Engine } from '../engine/engine';
-import { readStatus } from '../engine/status';
+import { readRoot } from '../engine/status';
 import { chartRuns, LossFeed } from './lossFeed';
 import { ViewReader } from './views';
 
@@ -89,10 +89,11 @@ export class EngineHost {
   private push(): void {
     const e = this.engine;
     if (!e) return;
-    const status = readStatus(e.paths);
+    // current.json and snapshots/ read once for the status and the Snapshots view together.
+    const { status, snapshots } = readRoot(e.paths);
     const role = e.role === 'closed' ? 'off' : e.role;
     if (this.views?.paths !== e.paths) this.views = new ViewReader(e.paths);
-    void this.connection.sendNotification(QueueStateNotification.type, { engine: role, status: status satisfies QueueStatusView, runs: this.views.runs(status), snapshots: this.views.snapshots() });
+    void this.connection.sendNotification(QueueStateNotification.type, { engine: role, status: status satisfies QueueStatusView, runs: this.views.runs(status), snapshots: this.views.snapshots(snapshots) });
   }
 
   private async command(c: QueueCommand): Promise<QueueCommandRequest.Result> {

@@ -7,7 +7,7 @@ import { closeSync, openSync, readdirSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RunView, SnapshotView } from '../../../common/protocol';
 import type { RootPaths } from '../engine/paths';
-import { listSnapshots } from '../engine/snapshots';
+import { listSnapshots, type SnapshotEntry } from '../engine/snapshots';
 import type { QueueStatus } from '../engine/status';
 
 /** A run id from state.json names a folder under runs/: it must stay there. */
@@ -43,8 +43,9 @@ export class ViewReader {
     return out;
   }
 
-  snapshots(): SnapshotView[] {
-    return listSnapshots(this.paths).map((s) => ({
+  /** `list`: the snapshots as the push read them with the status (status.ts readRoot); by default read here. */
+  snapshots(list: readonly SnapshotEntry[] = listSnapshots(this.paths)): SnapshotView[] {
+    return list.map((s) => ({
       id: s.id, path: s.path, current: s.current, verified: s.verified, runId: s.runId, step: s.step, loss: s.loss, dataset: s.dataset, created: s.created,
     }));
   }
