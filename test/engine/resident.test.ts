@@ -22,7 +22,7 @@ const missing = !existsSync(PYTHON) ? 'no .venv: run bash scripts/setup-python.s
   : false;
 after(removeTempDirs);
 
-interface Opts { command?: string[]; model?: string; maxAttempts?: number; maxJobs?: number }
+interface Opts { command?: string[]; model?: string; maxAttempts?: number; maxJobs?: number; hangTimeoutSeconds?: number }
 
 function workspace(opts: Opts = {}): Workspace {
   const dir = tempDir('lq-resident-');
@@ -35,7 +35,7 @@ function workspace(opts: Opts = {}): Workspace {
 function writeConfig(ws: Workspace, opts: Opts = {}): void {
   const config = {
     baseModel: opts.model ?? MODEL, maxSeqLength: 48,
-    trainer: { command: opts.command ?? [PYTHON, '-m', 'lora_queue_trainer'], resident: true, hangTimeoutSeconds: 300, stopGraceSeconds: 60, ...(opts.maxJobs && { residentMaxJobs: opts.maxJobs }) },
+    trainer: { command: opts.command ?? [PYTHON, '-m', 'lora_queue_trainer'], resident: true, hangTimeoutSeconds: opts.hangTimeoutSeconds ?? 300, stopGraceSeconds: opts.hangTimeoutSeconds ? 5 : 60, ...(opts.maxJobs && { residentMaxJobs: opts.maxJobs }) },
     queue: { maxAttempts: opts.maxAttempts ?? 2, retryBackoffSeconds: 0, intakeStableSeconds: 0 },
     lora: { rank: 4, alpha: 8, dropout: 0.1 },
     training: { epochs: 1, batchSize: 2, gradientAccumulation: 1, learningRate: 0.002, warmupSteps: 0, checkpointEverySteps: 1000, bf16: false },
@@ -194,6 +194,28 @@ describe('trainer.resident with the real trainer on the tiny model', { skip: mis
       assert.deepEqual(residentProcesses(ws.root).map((p) => p.pid), [third]);
     } finally {
       await cleanup(ws, daemons);
+      for (const p of residentProcesses(ws.root)) process.kill(p.pid, 'SIGKILL');
+    }
+  });
+
+  it('a resident trainer that hangs mid-run (SIGSTOP): the hang kill takes the process too, the dataset is retried cold', T, async () => {
+    const ws = workspace({ hangTimeoutSeconds: 10 });
+    const d = startDaemon(ws);
+    try {
+      drop(ws, 'long.jsonl', chats('long', 60));
+      const first = await waitFor('the run to train', () => runDirs(ws)[0], 60_000, d.output);
+      await waitFor('step 2', () => lastStep(ws, first) >= 2, 180_000, d.output);
+      const hung = readResidentRecord(ws.root)!.pid;
+      process.kill(hung, 'SIGSTOP');
+      await waitFor('the retry to succeed', settledRuns(ws, 2), 300_000, d.output);
+      const h = state(ws).history;
+      assert.deepEqual(h.map((r) => r.kind), ['hang', 'success'], JSON.stringify(h));
+      assert.match(engineLog(ws), new RegExp(`resident trainer pid ${hung} killed: run ${first} hung`));
+      assert.equal(alive(hung), false);
+      assert.equal(events(ws, h[1]!.runId).find((e) => e.type === 'start')!['warm'], false, 'the retry started cold');
+      assert.deepEqual(residentProcesses(ws.root).map((p) => p.pid), [readResidentRecord(ws.root)!.pid]);
+    } finally {
+      await cleanup(ws, [d]);
       for (const p of residentProcesses(ws.root)) process.kill(p.pid, 'SIGKILL');
     }
   });
