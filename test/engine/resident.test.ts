@@ -220,7 +220,7 @@ describe('trainer.resident with the real trainer on the tiny model', { skip: mis
     }
   });
 
-  it('recycled between runs after trainer.residentMaxJobs runs, with the reason in the log', T, async () => {
+  it('recycled between runs after trainer.residentMaxJobs runs and when its RSS has grown, with the reason in the log', T, async () => {
     const ws = workspace({ maxJobs: 2 });
     const d = startDaemon(ws);
     try {
@@ -234,6 +234,19 @@ describe('trainer.resident with the real trainer on the tiny model', { skip: mis
       assert.equal(alive(Number(m[1])), false);
       assert.deepEqual(residentProcesses(ws.root).map((p) => p.pid), [readResidentRecord(ws.root)!.pid]);
       assert.notEqual(readResidentRecord(ws.root)!.pid, Number(m[1]));
+
+      // Memory: the trainer's stats.json rewritten here to say the process held 1 MiB after its first
+      // run, so its real RSS now (read from /proc) is past trainer.residentMemoryGrowth (1.5) times that.
+      const third = readResidentRecord(ws.root)!.pid;
+      const statsFile = join(ws.root, 'resident', 'stats.json');
+      await waitFor('the trainer\'s stats after run 3', () => readJson<{ pid: number; jobs: number }>(statsFile).pid === third && readJson<{ jobs: number }>(statsFile).jobs === 1, 60_000, d.output);
+      writeFileSync(statsFile, JSON.stringify({ ...readJson(statsFile), first_rss_bytes: 2 ** 20 }));
+      drop(ws, 'd.jsonl', chats('d', 2));
+      await waitFor('four settled runs', settledRuns(ws, 4), 300_000, d.output);
+      assert.equal(state(ws).history[3]!.kind, 'success');
+      assert.match(engineLog(ws), new RegExp(`resident trainer pid ${third} killed: recycled: its RSS grew to \\d+ MiB, past 1.5 × the 1 MiB after its first run \\(trainer.residentMemoryGrowth\\)`));
+      assert.equal(alive(third), false);
+      assert.equal(events(ws, state(ws).history[3]!.runId).find((e) => e.type === 'start')!['warm'], false);
     } finally {
       await cleanup(ws, [d]);
       for (const p of residentProcesses(ws.root)) process.kill(p.pid, 'SIGKILL');
