@@ -685,7 +685,7 @@ export class Engine extends EventEmitter {
           : { ok: false, message: `rejected: failed/${r.name}: ${r.message} (see failed/${r.name}.reason.json)` };
       }
       case 'stop': {
-        this.state = withStop(this.state, c.mode);
+        this.change((s) => withStop(s, c.mode));
         const run = this.run;
         if (!run || run.exit !== undefined) return { ok: true, message: 'no run in progress; the queue is paused until resume' };
         if (c.mode === 'afterJob') return { ok: true, message: `run ${run.record.runId} continues; the queue pauses when it ends` };
@@ -693,19 +693,19 @@ export class Engine extends EventEmitter {
           run.markAction('stop-now');
           run.killDeadline = performance.now() + this.config.trainer.stopGraceSeconds * 1000;
           run.signal('SIGTERM');
-          this.state = { ...this.state, current: run.record };
+          this.change((s) => ({ ...s, current: run.record }));
           return { ok: true, message: `SIGTERM sent to trainer pid ${run.record.pid}; SIGKILL to its group after ${this.config.trainer.stopGraceSeconds} s; the queue is paused until resume` };
         }
         run.markAction('stop-after-step');
         run.signal('SIGUSR1');
-        this.state = { ...this.state, current: run.record };
+        this.change((s) => ({ ...s, current: run.record }));
         return { ok: true, message: `SIGUSR1 sent to trainer pid ${run.record.pid}: it stops after this step with a checkpoint; the queue is paused until resume` };
       }
       case 'pause':
-        this.state = withPause(this.state, { kind: 'request', reason: 'paused (resume to continue)' });
+        this.change((s) => withPause(s, { kind: 'request', reason: 'paused (resume to continue)' }));
         return { ok: true, message: this.run ? 'paused: the current run continues, nothing new starts' : 'paused' };
       case 'resume':
-        this.state = withResume(this.state);
+        this.change(withResume);
         return { ok: true, message: 'resumed' };
       case 'retry': {
         const failed = lookup(p, 'failed', c.name);
