@@ -541,7 +541,7 @@ export function checkTools(p0: usize, end: usize, out0: usize, scratch0: usize):
       if (!byteAt(p, end, 0x3a)) return -1;
       p = ws(p + 1, end);
       if (!byteAt(p, end, 0x5b)) return -1; // "tools" must be an array (bad-field)
-      p = canon(p, end, rTools, 0);
+      p = canonTools(p, end, rTools);
       if (p == 0) return -1;
       toolsLen = canonEnd - rTools;
       haveTools = true;
@@ -859,6 +859,115 @@ function toolCalls(p: usize, end: usize, out: usize): usize {
 }
 
 let canonEnd: usize = 0;
+
+// Tool definitions seen before. Most files repeat the same few definitions on every line (the
+// tools an agent has), each a JSON Schema whose members canonObject would sort again. A definition
+// whose bytes are exactly those of one canonicalised before is that same JSON value (an object's
+// bytes end at its closing brace), so its canonical form is copied instead. The cache only
+// remembers what canon computed; a near miss (same start, other bytes later) is compared in full
+// and falls back to canon.
+const TC_SLOTS: usize = 128; // a power of two
+const TC_PROBES: usize = 4; // slots tried from the home slot
+const TC_MAX: usize = 4096; // longest source (and canonical form) kept
+const TC_KEY_BYTES: usize = 64; // the home slot comes from a hash of the first 64 bytes
+/** Per slot: key (u64), source length (u32), canonical length (u32); 0 lengths: empty. */
+const TC_META = memory.data(<i32>(TC_SLOTS * 16));
+/** Per slot: the source bytes, then the canonical bytes. */
+const TC_DATA = memory.data(<i32>(TC_SLOTS * 2 * TC_MAX));
+let tcNext: usize = 0; // which probe slot to overwrite when all are full
+
+/** A hash of the 64 bytes at p (p + 64 <= end): the cache's key. */
+function prefixKey(p: usize): u64 {
+  let h: u64 = P5;
+  for (let k: usize = 0; k < TC_KEY_BYTES; k += 8) h = rotl<u64>(h ^ (load<u64>(p + k) * P2), 31) * P1;
+  return h ^ (h >> 29);
+}
+
+/** Whether the n bytes at a and at b are the same, 16 at a time. */
+function sameBytes(a: usize, b: usize, n: usize): bool {
+  let i: usize = 0;
+  while (i + 16 <= n) {
+    if (!i8x16.all_true(i8x16.eq(v128.load(a + i), v128.load(b + i)))) return false;
+    i += 16;
+  }
+  if (i == n) return true;
+  if (n >= 16) return i8x16.all_true(i8x16.eq(v128.load(a + n - 16), v128.load(b + n - 16)));
+  while (i < n) {
+    if (load<u8>(a + i) != load<u8>(b + i)) return false;
+    i++;
+  }
+  return true;
+}
+
+/** One element of the tools array (an object at p), canonical at dst as canon writes it, from the cache when its bytes were seen before. */
+function toolDefinition(p: usize, end: usize, dst: usize): usize {
+  if (p + TC_KEY_BYTES > end) return canon(p, end, dst, 1);
+  const key = prefixKey(p);
+  const home = <usize>(key ^ (key >> 32)) & (TC_SLOTS - 1);
+  let free: usize = TC_SLOTS;
+  for (let k: usize = 0; k < TC_PROBES; k++) {
+    const slot = (home + k) & (TC_SLOTS - 1);
+    const m = TC_META + slot * 16;
+    const srcLen = <usize>load<u32>(m + 8);
+    if (srcLen == 0) {
+      if (free == TC_SLOTS) free = slot;
+      continue;
+    }
+    if (load<u64>(m) != key || p + srcLen > end) continue;
+    const data = TC_DATA + slot * 2 * TC_MAX;
+    if (!sameBytes(data, p, srcLen)) continue;
+    const canonLen = <usize>load<u32>(m + 12);
+    memory.copy(dst, data + TC_MAX, canonLen);
+    canonEnd = dst + canonLen;
+    return p + srcLen;
+  }
+  const q = canon(p, end, dst, 1);
+  if (q == 0) return 0;
+  const srcLen = q - p;
+  const canonLen = canonEnd - dst;
+  if (srcLen <= TC_MAX && canonLen <= TC_MAX) {
+    if (free == TC_SLOTS) {
+      free = (home + tcNext) & (TC_SLOTS - 1);
+      tcNext = (tcNext + 1) & (TC_PROBES - 1);
+    }
+    const m = TC_META + free * 16;
+    const data = TC_DATA + free * 2 * TC_MAX;
+    store<u64>(m, key);
+    store<u32>(m + 8, <u32>srcLen);
+    store<u32>(m + 12, <u32>canonLen);
+    memory.copy(data, p, srcLen);
+    memory.copy(data + TC_MAX, dst, canonLen);
+  }
+  return q;
+}
+
+/** The "tools" array at p, canonical at dst (canonEnd set), as canon writes it; its object elements through the cache. */
+function canonTools(p: usize, end: usize, dst: usize): usize {
+  let out = dst;
+  store<u8>(out, 0x5b);
+  out++;
+  p = ws(p + 1, end);
+  if (byteAt(p, end, 0x5d)) {
+    store<u8>(out, 0x5d);
+    canonEnd = out + 1;
+    return p + 1;
+  }
+  while (true) {
+    p = byteAt(p, end, 0x7b) ? toolDefinition(p, end, out) : canon(p, end, out, 1);
+    if (p == 0) return 0;
+    out = canonEnd;
+    p = ws(p, end);
+    if (p >= end) return 0;
+    const d = load<u8>(p);
+    store<u8>(out, d);
+    out++;
+    p = ws(p + 1, end);
+    if (d == 0x5d) break;
+    if (d != 0x2c) return 0;
+  }
+  canonEnd = out;
+  return p;
+}
 
 /**
  * The JSON value at p written at dst as line.ts's `stable` writes the parsed value (JSON.stringify
