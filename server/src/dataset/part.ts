@@ -110,7 +110,7 @@ export class PartMerger {
   /** The next part in file order; `expectedExamples` (the whole file's, when known or estimated) sizes the duplicate index. */
   add(part: PartResult, expectedExamples = part.examples): void {
     const sink = this.sink;
-    const seen = (this.seen ??= new HashIndex(expectedExamples * 2 + 16));
+    const seen = (this.seen ??= new HashIndex(expectedExamples + 16));
     const offset = this.offset;
     const ds = part.diagnostics.slice().sort((a, b) => a.line - b.line);
     let k = 0;
