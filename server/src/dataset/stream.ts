@@ -331,7 +331,11 @@ class RemoteRanges {
 
   /** Takes the parts the worker has posted so far. */
   poll(): void {
-    for (let m = this.done ? undefined : receiveMessageOnPort(this.port); m; m = this.done ? undefined : receiveMessageOnPort(this.port)) this.take(m.message as WorkerMessage);
+    while (!this.done && !this.failure) {
+      const m = receiveMessageOnPort(this.port);
+      if (!m) return;
+      this.take(m.message as WorkerMessage);
+    }
   }
 
   finished(): Promise<void> {
