@@ -117,6 +117,11 @@ export interface QueueStatusView {
   readonly lastErrors: readonly { readonly at: string; readonly message: string }[];
   /** The live base model when a consolidation made one (models/<id>); null or absent: the config's baseModel. */
   readonly base?: { readonly model: string; readonly path: string; readonly generation: number | null; readonly datasets: number | null } | null;
+  /**
+   * The resident trainer (trainer.resident) when one is alive: warm once its base model is loaded,
+   * with the runs it served. null or absent: no trainer stays loaded (each run starts cold).
+   */
+  readonly resident?: { readonly pid: number; readonly warm: boolean; readonly runs: number; readonly baseModel: string; readonly startedAt: string; readonly rssBytes: number | null } | null;
 }
 
 /** Server → client: the queue changed (pushed, never polled by the client). */
@@ -157,6 +162,8 @@ export interface RunView {
   readonly logPath: string;
   /** Checkpoints under runs/<id>/checkpoints, by step. */
   readonly checkpoints: readonly { readonly step: number | null; readonly path: string }[];
+  /** The trainer's `start` event: true when a resident trainer had the base model loaded already, false when it was loaded for this run; null or absent: not known (yet). */
+  readonly warm?: boolean | null;
 }
 
 /** One adapter snapshot in the Snapshots view. */

@@ -41,11 +41,18 @@ function runIcon(r: RunView): string {
   return ICONS[r.state] ?? (r.outcome === 'failed' ? 'error' : 'warning');
 }
 
+/** How the run's trainer started (trainer.resident): with its base model already loaded, or loading it. */
+function warmWords(warm: boolean | null | undefined): string | null {
+  if (warm === true) return 'trainer: warm (the resident trainer had the base model loaded)';
+  if (warm === false) return 'trainer: cold (the base model was loaded for this run)';
+  return null;
+}
+
 function runNode(r: RunView, now: Date): RunNode {
   const step = r.step !== null ? `step ${r.step}${r.totalSteps ? `/${r.totalSteps}` : ''}` : r.state === 'running' ? 'starting' : null;
   const took = seconds(r.startedAt, r.endedAt ?? now);
   const state = r.stopping ? `${r.state} · stopping (${r.stopping})` : r.outcome === 'queue' && r.state !== 'stopped' ? `${r.state} · will retry` : r.state;
-  const parts = [state, step, r.loss !== null ? `loss ${r.loss.toFixed(4)}` : null, took !== null ? duration(took) : null];
+  const parts = [state, step, r.loss !== null ? `loss ${r.loss.toFixed(4)}` : null, took !== null ? duration(took) : null, r.warm ? 'warm' : null];
   const children: RunNode[] = [
     { id: `${r.runId}/log`, label: 'trainer.log', kind: 'runLog', icon: 'output', path: r.logPath, logPath: r.logPath, tooltip: r.logPath },
     ...r.checkpoints.map((c): RunNode => ({
@@ -56,7 +63,7 @@ function runNode(r: RunView, now: Date): RunNode {
     // A new id when the run ends: VS Code then shows it collapsed, not with the expansion it had while running.
     id: r.state === 'running' ? `${r.runId}/running` : r.runId, label: r.dataset, kind: r.state === 'running' ? 'runRunning' : 'run', icon: runIcon(r), path: r.dir, logPath: r.logPath,
     description: parts.filter((x) => x !== null).join(' · '),
-    tooltip: [`run ${r.runId} · attempt ${r.attempt}`, `started ${r.startedAt}${r.endedAt ? `, ended ${r.endedAt}` : ''}`, r.outcome ? `dataset → ${r.outcome}/` : null, r.message].filter(Boolean).join('\n'),
+    tooltip: [`run ${r.runId} · attempt ${r.attempt}`, `started ${r.startedAt}${r.endedAt ? `, ended ${r.endedAt}` : ''}`, warmWords(r.warm), r.outcome ? `dataset → ${r.outcome}/` : null, r.message].filter(Boolean).join('\n'),
     children,
   };
 }

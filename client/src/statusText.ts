@@ -14,10 +14,19 @@ function eta(seconds: number | null): string {
   return ` · ETA ${(seconds / 3600).toFixed(1)}h`;
 }
 
+/** The tooltip's line about a resident trainer (trainer.resident), or nothing when none is loaded. */
+function residentWords(s: NonNullable<QueueStateNotification.Params['status']>): string {
+  const r = s.resident;
+  if (!r) return '';
+  return r.warm
+    ? `\nTrainer: warm (resident pid ${r.pid}, base model loaded, ${r.runs} run${r.runs === 1 ? '' : 's'} served)`
+    : `\nTrainer: resident pid ${r.pid}, loading the base model`;
+}
+
 export function statusText(p: QueueStateNotification.Params): StatusText {
   if (p.engine === 'off' || !p.status) return { text: '$(circle-slash) LoRA Queue: off', tooltip: p.why ?? 'The engine is not running.', level: 'normal' };
   const s = p.status;
-  const who = p.engine === 'follower' ? ` (following pid ${s.engine?.pid ?? '?'})` : '';
+  const who = `${p.engine === 'follower' ? ` (following pid ${s.engine?.pid ?? '?'})` : ''}${residentWords(s)}`;
   const queued = s.queue.length ? ` · ${s.queue.length} queued` : '';
   if (s.current) {
     const c = s.current;

@@ -226,19 +226,34 @@ function scanString(p: usize, end: usize, out: usize): usize {
       out = putUtf8(out, cp);
       continue;
     }
-    let v: u8 = c; // " \ /
-    if (c == 0x6e) v = 0x0a;
-    else if (c == 0x74) v = 0x09;
-    else if (c == 0x72) v = 0x0d;
-    else if (c == 0x62) v = 0x08;
-    else if (c == 0x66) v = 0x0c;
-    else if (c != 0x22 && c != 0x5c && c != 0x2f) return 0;
+    const v = load<u8>(UNESCAPE + <usize>c); // \" \\ \/ \b \f \n \r \t: one table look-up, not a chain of tests
+    if (v == 0) return 0;
     store<u8>(out, v);
     out++;
     p += 2;
   }
   return 0; // not reached
 }
+
+/** The byte each one-character escape stands for, by the character after the backslash; 0: not an escape. */
+const UNESCAPE = memory.data<u8>([
+  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+  0x00, 0x00, 0x22, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x2f,
+  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x5c, 0x00, 0x00, 0x00,
+  0x00, 0x00, 0x08, 0x00, 0x00, 0x00, 0x0c, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x0a, 0x00,
+  0x00, 0x00, 0x0d, 0x00, 0x09, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+]);
 
 /** Whether four hex digits lie at [p, p + 4) before end. */
 function isHex4(p: usize, end: usize): bool {
@@ -541,7 +556,7 @@ export function checkTools(p0: usize, end: usize, out0: usize, scratch0: usize):
       if (!byteAt(p, end, 0x3a)) return -1;
       p = ws(p + 1, end);
       if (!byteAt(p, end, 0x5b)) return -1; // "tools" must be an array (bad-field)
-      p = canon(p, end, rTools, 0);
+      p = canonTools(p, end, rTools);
       if (p == 0) return -1;
       toolsLen = canonEnd - rTools;
       haveTools = true;
@@ -582,6 +597,7 @@ function messages(p: usize, end: usize, out: usize): usize {
     let role: i32 = 0;
     let seen: i32 = 0; // keys seen: 1 role, 2 content, 4 tool_calls, 8 tool_call_id, 16 name
     let contentKind: i32 = 0; // 0 absent, 1 string, 2 null
+    let contentAt: usize = 0; // where the content's value was written: in place when the role came first
     let contentEnd: usize = 0;
     let callsEnd: usize = 0;
     let idAt: usize = 0;
@@ -616,7 +632,8 @@ function messages(p: usize, end: usize, out: usize): usize {
         if (!byteAt(p, end, 0x3a)) return 0;
         p = ws(p + 1, end);
         if (byteAt(p, end, 0x22)) {
-          const q = scanString(p + 1, end, rContent);
+          contentAt = role != 0 ? out + roleLength4(role) + 1 : rContent;
+          const q = scanString(p + 1, end, contentAt);
           if (q == 0) return 0;
           contentEnd = outEnd;
           contentKind = 1;
@@ -667,7 +684,7 @@ function messages(p: usize, end: usize, out: usize): usize {
     if (role == 0) return 0;
     const hasCalls = (seen & 4) != 0;
     if (hasCalls && role != 3) return 0;
-    if (!hasCalls && (contentKind != 1 || !nonBlank(rContent, contentEnd))) return 0;
+    if (!hasCalls && (contentKind != 1 || !nonBlank(contentAt, contentEnd))) return 0;
     if (seen & 8) {
       if (role != 4 || !knownId(idAt, idLen)) return 0;
     }
@@ -675,7 +692,10 @@ function messages(p: usize, end: usize, out: usize): usize {
     if (role == prev && role != 4) return 0;
     // The canonical form: role \0 content \1, then the other keys in sorted order.
     out = putRole4(out, role);
-    if (contentKind == 1) out = put(out, rContent, contentEnd - rContent);
+    if (contentKind == 1) {
+      if (contentAt != out) memory.copy(out, contentAt, contentEnd - contentAt); // the content came before the role
+      out += contentEnd - contentAt;
+    }
     else if (contentKind == 2) out = put(out, NULL, 4);
     else out = put(out, S_UNDEFINED, 9);
     store<u8>(out, 1);
@@ -704,6 +724,10 @@ function extra(out: usize, key: usize, keyLen: usize, value: usize, valueLen: us
   out = put(out + 1, value, valueLen);
   store<u8>(out, 1);
   return out + 1;
+}
+
+function roleLength4(role: i32): usize {
+  return role == 1 ? 6 : role == 2 ? 4 : role == 3 ? 9 : 4;
 }
 
 function putRole4(out: usize, role: i32): usize {
@@ -859,6 +883,115 @@ function toolCalls(p: usize, end: usize, out: usize): usize {
 }
 
 let canonEnd: usize = 0;
+
+// Tool definitions seen before. Most files repeat the same few definitions on every line (the
+// tools an agent has), each a JSON Schema whose members canonObject would sort again. A definition
+// whose bytes are exactly those of one canonicalised before is that same JSON value (an object's
+// bytes end at its closing brace), so its canonical form is copied instead. The cache only
+// remembers what canon computed; a near miss (same start, other bytes later) is compared in full
+// and falls back to canon.
+const TC_SLOTS: usize = 128; // a power of two
+const TC_PROBES: usize = 4; // slots tried from the home slot
+const TC_MAX: usize = 4096; // longest source (and canonical form) kept
+const TC_KEY_BYTES: usize = 64; // the home slot comes from a hash of the first 64 bytes
+/** Per slot: key (u64), source length (u32), canonical length (u32); 0 lengths: empty. */
+const TC_META = memory.data(<i32>(TC_SLOTS * 16));
+/** Per slot: the source bytes, then the canonical bytes. */
+const TC_DATA = memory.data(<i32>(TC_SLOTS * 2 * TC_MAX));
+let tcNext: usize = 0; // which probe slot to overwrite when all are full
+
+/** A hash of the 64 bytes at p (p + 64 <= end): the cache's key. */
+function prefixKey(p: usize): u64 {
+  let h: u64 = P5;
+  for (let k: usize = 0; k < TC_KEY_BYTES; k += 8) h = rotl<u64>(h ^ (load<u64>(p + k) * P2), 31) * P1;
+  return h ^ (h >> 29);
+}
+
+/** Whether the n bytes at a and at b are the same, 16 at a time. */
+function sameBytes(a: usize, b: usize, n: usize): bool {
+  let i: usize = 0;
+  while (i + 16 <= n) {
+    if (!i8x16.all_true(i8x16.eq(v128.load(a + i), v128.load(b + i)))) return false;
+    i += 16;
+  }
+  if (i == n) return true;
+  if (n >= 16) return i8x16.all_true(i8x16.eq(v128.load(a + n - 16), v128.load(b + n - 16)));
+  while (i < n) {
+    if (load<u8>(a + i) != load<u8>(b + i)) return false;
+    i++;
+  }
+  return true;
+}
+
+/** One element of the tools array (an object at p), canonical at dst as canon writes it, from the cache when its bytes were seen before. */
+function toolDefinition(p: usize, end: usize, dst: usize): usize {
+  if (p + TC_KEY_BYTES > end) return canon(p, end, dst, 1);
+  const key = prefixKey(p);
+  const home = <usize>(key ^ (key >> 32)) & (TC_SLOTS - 1);
+  let free: usize = TC_SLOTS;
+  for (let k: usize = 0; k < TC_PROBES; k++) {
+    const slot = (home + k) & (TC_SLOTS - 1);
+    const m = TC_META + slot * 16;
+    const srcLen = <usize>load<u32>(m + 8);
+    if (srcLen == 0) {
+      if (free == TC_SLOTS) free = slot;
+      continue;
+    }
+    if (load<u64>(m) != key || p + srcLen > end) continue;
+    const data = TC_DATA + slot * 2 * TC_MAX;
+    if (!sameBytes(data, p, srcLen)) continue;
+    const canonLen = <usize>load<u32>(m + 12);
+    memory.copy(dst, data + TC_MAX, canonLen);
+    canonEnd = dst + canonLen;
+    return p + srcLen;
+  }
+  const q = canon(p, end, dst, 1);
+  if (q == 0) return 0;
+  const srcLen = q - p;
+  const canonLen = canonEnd - dst;
+  if (srcLen <= TC_MAX && canonLen <= TC_MAX) {
+    if (free == TC_SLOTS) {
+      free = (home + tcNext) & (TC_SLOTS - 1);
+      tcNext = (tcNext + 1) & (TC_PROBES - 1);
+    }
+    const m = TC_META + free * 16;
+    const data = TC_DATA + free * 2 * TC_MAX;
+    store<u64>(m, key);
+    store<u32>(m + 8, <u32>srcLen);
+    store<u32>(m + 12, <u32>canonLen);
+    memory.copy(data, p, srcLen);
+    memory.copy(data + TC_MAX, dst, canonLen);
+  }
+  return q;
+}
+
+/** The "tools" array at p, canonical at dst (canonEnd set), as canon writes it; its object elements through the cache. */
+function canonTools(p: usize, end: usize, dst: usize): usize {
+  let out = dst;
+  store<u8>(out, 0x5b);
+  out++;
+  p = ws(p + 1, end);
+  if (byteAt(p, end, 0x5d)) {
+    store<u8>(out, 0x5d);
+    canonEnd = out + 1;
+    return p + 1;
+  }
+  while (true) {
+    p = byteAt(p, end, 0x7b) ? toolDefinition(p, end, out) : canon(p, end, out, 1);
+    if (p == 0) return 0;
+    out = canonEnd;
+    p = ws(p, end);
+    if (p >= end) return 0;
+    const d = load<u8>(p);
+    store<u8>(out, d);
+    out++;
+    p = ws(p + 1, end);
+    if (d == 0x5d) break;
+    if (d != 0x2c) return 0;
+  }
+  canonEnd = out;
+  return p;
+}
 
 /**
  * The JSON value at p written at dst as line.ts's `stable` writes the parsed value (JSON.stringify

@@ -26,6 +26,15 @@ describe('Runs view tree', () => {
     assert.deepEqual(tree.map((n) => n.id), ['r3/running', 'r2', 'r1'], 'a run gets a new id when it ends');
   });
 
+  it('says whether the run\'s trainer started warm (trainer.resident) or cold', () => {
+    const [warm, cold, unknown] = runsTree(push([run({ runId: 'r3', warm: true }), run({ runId: 'r2', warm: false }), run({ runId: 'r1' })]), NOW);
+    assert.equal(warm!.description, 'success · step 20/20 · loss 0.5000 · 1m05s · warm');
+    assert.match(warm!.tooltip!, /trainer: warm \(the resident trainer had the base model loaded\)/);
+    assert.equal(cold!.description, 'success · step 20/20 · loss 0.5000 · 1m05s');
+    assert.match(cold!.tooltip!, /trainer: cold \(the base model was loaded for this run\)/);
+    assert.doesNotMatch(unknown!.tooltip!, /trainer:/);
+  });
+
   it('says a failure that goes back to the queue will be retried', () => {
     const [n] = runsTree(push([run({ state: 'crash', outcome: 'queue', step: 2, loss: null })]), NOW);
     assert.equal(n!.description, 'crash · will retry · step 2/20 · 1m05s');

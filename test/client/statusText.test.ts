@@ -33,4 +33,10 @@ describe('status bar text', () => {
     assert.equal(failed.level, 'error');
     assert.equal(statusText({ engine: 'follower', status: base }).tooltip, '3 done, 0 failed (following pid 42)');
   });
+  it('says when a resident trainer is warm or still loading (trainer.resident), and nothing without one', () => {
+    const resident = { pid: 77, warm: true, runs: 4, baseModel: '/m', startedAt: '', rssBytes: null };
+    assert.equal(statusText({ engine: 'owner', status: { ...base, resident } }).tooltip, '3 done, 0 failed\nTrainer: warm (resident pid 77, base model loaded, 4 runs served)');
+    assert.match(statusText({ engine: 'owner', status: { ...base, resident: { ...resident, warm: false, runs: 0 } } }).tooltip, /Trainer: resident pid 77, loading the base model/);
+    assert.doesNotMatch(statusText({ engine: 'owner', status: { ...base, resident: null } }).tooltip, /Trainer/);
+  });
 });

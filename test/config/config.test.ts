@@ -122,6 +122,24 @@ describe('config diagnostics', () => {
     assert.match(masked[0]!.message, /CUDA_VISIBLE_DEVICES leaves 1 visible/);
     assert.deepEqual(warn(cfg(['--nproc_per_node', '8']), 2), [], 'not a launcher');
   });
+  it('trainer.resident with a launcher is a warning on trainer.resident: those runs start cold', () => {
+    const d = ws();
+    writeFileSync(join(d, 'bin', 'torchrun'), '#!/bin/sh\n');
+    chmodSync(join(d, 'bin', 'torchrun'), 0o755);
+    const cfg = (resident: boolean, command: string[]): unknown => ({ ...base, trainer: { command, resident } });
+    const diags = (c: unknown): ConfigDiagnostic[] => checkConfigText(JSON.stringify(c, null, 2), join(d, 'lora-queue.json'), { pathEnv: '', gpuCount: undefined }).diagnostics;
+    const launched = cfg(true, ['bin/torchrun', '--standalone', '--nproc_per_node', '2', '-m', 'lora_queue_trainer']);
+    const [w, ...rest] = diags(launched);
+    assert.deepEqual(rest, []);
+    assert.equal(w!.severity, 'warning');
+    assert.equal(w!.code, 'config-trainer-command');
+    assert.equal(JSON.stringify(launched, null, 2).slice(w!.start, w!.end), 'true');
+    assert.match(w!.message, /trainer\.resident keeps one trainer process loaded, and trainer\.command starts torchrun: every run starts cold/);
+    assert.deepEqual(diags(cfg(false, ['bin/torchrun', '--standalone', '--nproc_per_node', '2', '-m', 'lora_queue_trainer'])), []);
+    writeFileSync(join(d, 'bin', 'python3'), '#!/bin/sh\n');
+    chmodSync(join(d, 'bin', 'python3'), 0o755);
+    assert.deepEqual(diags(cfg(true, ['bin/python3', '-m', 'lora_queue_trainer'])), [], 'one process: no warning');
+  });
   it('the GPU count comes from nvidia-smi -L where it is on PATH (a fake nvidia-smi here)', () => {
     const d = ws();
     writeFileSync(join(d, 'bin', 'nvidia-smi'), '#!/bin/sh\n[ "$1" = "-L" ] || exit 9\necho "GPU 0: NVIDIA H200 (UUID: GPU-a)"\necho "GPU 1: NVIDIA H200 (UUID: GPU-b)"\n');

@@ -69,6 +69,16 @@ describe('config: executor', () => {
     assert.match(d.message, /is not an option: each element is one sbatch option such as "--time=04:00:00"/);
   });
 
+  it('trainer.resident with Slurm is a warning: each run is a job that starts its own trainer', () => {
+    const text = JSON.stringify({ baseModel: 'model', trainer: { command: ['bin/train'], resident: true }, executor: { kind: 'slurm' } }, null, 2);
+    const r = checkConfigText(text, join(dir, 'lora-queue.json'), { pathEnv: '' });
+    assert.ok(r.config);
+    const d = r.diagnostics.find((x) => x.code === 'config-executor')!;
+    assert.equal(d.severity, 'warning');
+    assert.equal(under(text, d), 'true');
+    assert.match(d.message, /trainer\.resident has no effect with executor\.kind "slurm"/);
+  });
+
   it('Slurm keys with kind local are warnings (they do nothing), and the config is still in force', () => {
     const r = check({ kind: 'local', partition: 'gpu', sbatchArgs: ['--time=1'] });
     assert.equal(r.ok, true);

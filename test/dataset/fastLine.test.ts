@@ -320,6 +320,58 @@ describe('fastLine.wasm: tool-call lines', () => {
     }
   });
 
+  it('takes a tool definition seen on an earlier line from its bytes alone: the same bytes, a near miss, many definitions (property)', () => {
+    // The module keeps the canonical form of tool definitions it has seen, under a hash of their
+    // first 64 bytes. Lines here reuse a few definitions, change one byte of one past those 64
+    // (a near miss the cache must not mistake for the original), or name one of 2,000 tools (the
+    // cache fills and overwrites). The reference is the full validator, as everywhere here.
+    const definition = (name: string, extra: string): string =>
+      `{"type": "function", "function": {"name": "${name}", "description": "Look up ${name} for the user${extra}.", "parameters": {"type": "object", "properties": {"q": {"type": "string", "description": "What to look up."}, "limit": {"type": "integer", "minimum": 1, "maximum": 20}}, "required": ["q"], "additionalProperties": false}}}`;
+    const pool = ['get_weather', 'search_notes', 'read_file', 'send_email'].map((n) => definition(n, ''));
+    const messages = '[{"role": "user", "content": "Find it."}, {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "search_notes", "arguments": "{\\"q\\": \\"it\\"}"}}]}, {"role": "tool", "tool_call_id": "c1", "content": "found"}, {"role": "assistant", "content": "Here."}]';
+    const nearMiss = fc.tuple(fc.nat(pool.length - 1), fc.nat(), fc.integer({ min: 0, max: 255 }), fc.constantFrom('set', 'insert', 'delete', 'dupkey')).map(([k, at, byte, how]) => {
+      const b = Buffer.from(pool[k]!, 'utf8');
+      const i = 64 + (at % (b.length - 64)); // past the bytes the cache hashes
+      if (how === 'set') b[i] = byte;
+      if (how === 'insert') return Buffer.concat([b.subarray(0, i), Buffer.from([byte]), b.subarray(i)]);
+      if (how === 'delete') return Buffer.concat([b.subarray(0, i), b.subarray(i + 1)]);
+      if (how === 'dupkey') {
+        const keys = [...pool[k]!.matchAll(/"(\w+)": /g)].filter((m) => m.index! >= 64);
+        const hit = keys[at % keys.length]!;
+        return Buffer.from(pool[k]!.slice(0, hit.index) + `${hit[0]}0, ` + pool[k]!.slice(hit.index));
+      }
+      return b;
+    });
+    const item = fc.oneof(
+      { weight: 6, arbitrary: fc.nat(pool.length - 1).map((k) => Buffer.from(pool[k]!)) },
+      { weight: 2, arbitrary: nearMiss },
+      { weight: 2, arbitrary: fc.nat(1999).map((k) => Buffer.from(definition(`tool_${k}`, k % 3 === 0 ? ' — ça' : ''))) },
+    );
+    const sep = fc.constantFrom(', ', ',', ' , ', ',\t');
+    const line = fc.tuple(fc.array(fc.tuple(item, sep), { minLength: 1, maxLength: 5 }), fc.boolean()).map(([items, toolsFirst]) => {
+      const tools = Buffer.concat(['[', ...items.flatMap(([t, s], k) => (k ? [s, t] : [t])), ']'].map((x) => (typeof x === 'string' ? Buffer.from(x) : x)));
+      return toolsFirst
+        ? Buffer.concat([Buffer.from('{"tools": '), tools, Buffer.from(`, "messages": ${messages}}`)])
+        : Buffer.concat([Buffer.from(`{"messages": ${messages}, "tools": `), tools, Buffer.from('}')]);
+    });
+    let taken = 0;
+    fc.assert(
+      fc.property(line, (l) => {
+        if (agrees(l)) taken++;
+      }),
+      { numRuns: 20_000, seed: 1919 },
+    );
+    assert.ok(taken > 5000, `the fast path took only ${taken} lines`);
+    // The same definition after a near miss that declines, and the near miss after the definition.
+    const good = pool[0]!;
+    const dup = good.replace('"minimum": 1', '"minimum": 1, "minimum": 2');
+    for (const tools of [[good], [dup], [good], [dup, good], [good, dup]]) {
+      const l = `{"messages": ${messages}, "tools": [${tools.join(', ')}]}`;
+      if (tools.includes(dup)) assert.equal(fastCheck(l), -1, 'a duplicate key past the cached prefix');
+      else assert.ok(agrees(l));
+    }
+  });
+
   it('agrees with the full validator on generated and mutated tool-call lines (property)', () => {
     let taken = 0;
     fc.assert(

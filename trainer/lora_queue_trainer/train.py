@@ -79,8 +79,12 @@ class StopRequest:
         print("received SIGUSR2: will checkpoint after the current step and train on", flush=True)
 
     def _handler(self, signum, _frame) -> None:
+        self.request(signal.Signals(signum).name)
+
+    def request(self, name: str) -> None:
+        """A stop asked for by signal ``name`` (a resident process gets it as a message, resident.py)."""
         if self.signal_name is None:
-            self.signal_name = signal.Signals(signum).name
+            self.signal_name = name
             print(f"received {self.signal_name}: will checkpoint after the current step and stop", flush=True)
 
 
@@ -96,33 +100,53 @@ def format_lr(lr: float) -> str:
     return f"{mantissa}e{int(exp)}"
 
 
-def main(argv: Optional[list[str]] = None) -> int:
-    args = parse_args(argv)
+def offline_env() -> None:
     # Never reach for a hub: base_model is a local folder and runs are unattended.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+
+def main(argv: Optional[list[str]] = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "--resident":
+        # A process that stays loaded between runs (trainer.resident; resident.py, docs/trainer.md).
+        from .resident import main as resident_main
+
+        return resident_main(argv[1:])
+    args = parse_args(argv)
+    offline_env()
     stop = StopRequest()
     stop.install()
     # Under a launcher (torchrun, accelerate launch) every process runs this; rank 0 alone writes
     # events.jsonl, checkpoints and the adapter (distributed.py).
-    dist = Dist.from_env()
-    events_path = events_path_from_job_file(args.job)
+    return run_job(args.job, stop, Dist.from_env())
+
+
+def run_job(job_file: str, stop: "StopRequest", dist: Dist, models: Optional["ModelCache"] = None) -> int:
+    """One job, start to end: its events, its exit code. ``models``: the resident process's loaded
+    base model and tokenizer (resident.py); a cold run loads its own."""
+    events_path = events_path_from_job_file(job_file)
     events = (EventWriter(events_path) if dist.is_main else NullEvents()) if events_path else None
     job: Optional[Job] = None
+    trainer: Optional[Trainer] = None
+    ok = False
     try:
         if events is not None:
             events.status = {"phase": "starting"}
             events.emit("heartbeat", phase="starting")
             events.start_heartbeat()
-        job = load_job(args.job)
+        job = load_job(job_file)
         assert events is not None
-        Trainer(job, events, stop, dist).run()
+        trainer = Trainer(job, events, stop, dist, models)
+        trainer.run()
         dist.finish()
+        ok = True
         return 0
     except Exception as exc:  # every failure becomes one named error event
         kind, message = classify(exc, job.hyperparameters if job else None)
+        # A config or data error leaves the loaded model as it was; anything else may not have.
+        ok = kind in ("config", "data")
         if kind == "other" and not isinstance(exc, (RankLost, TrainerFailure)):
             traceback.print_exc(file=sys.stderr)
         prefix = f"[rank {dist.rank}] " if dist.enabled else ""
@@ -131,9 +155,118 @@ def main(argv: Optional[list[str]] = None) -> int:
             events.emit("error", kind=kind, message=message)
         return EXIT_CODES[kind]
     finally:
+        if models is not None:
+            # Restored by the resident process once it has answered (resident.py), so the engine's
+            # settling of this run and the clean-up overlap.
+            models.pending = (trainer.model if trainer is not None else None, ok and not (job and job.hyperparameters.compile))
         if events is not None:
             events.close()
         dist.close()
+
+
+class ModelCache:
+    """The base model and tokenizer a job trains on. A cold run (``keep=False``) loads them for
+    itself. A resident process (``keep=True``) keeps them between jobs: each job wraps the same
+    base model in a fresh LoRA adapter, and ``release`` takes the adapter's layers out again
+    (PEFT injects them into the base model in place), so the next job starts from the same
+    weights and the same module tree as a cold run."""
+
+    def __init__(self, keep: bool = False):
+        self.keep = keep
+        self.model = None
+        self.warm = False  # the base model was already loaded (a resident process, resident.py)
+        self.model_key: Optional[tuple] = None
+        self.tok = None
+        self.tok_key: Optional[str] = None
+        self.loads = 0  # base model loads, for the log and the tests
+        self.load_seconds = 0.0
+        self.pending: Optional[tuple] = None  # (the job's PEFT model, reusable): for release_pending
+
+    def release_pending(self) -> None:
+        if self.pending is not None:
+            peft_model, reusable = self.pending
+            self.pending = None
+            self.release(peft_model, reusable)
+
+    def tokenizer(self, path: str):
+        if self.tok is not None and self.tok_key == path:
+            return self.tok
+        from transformers import AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        if self.keep:
+            self.tok, self.tok_key = tok, path
+        return tok
+
+    def base_model(self, path: str, dtype, attention: Optional[str], device):
+        key = (path, str(dtype), attention, str(device))
+        if self.model is not None and self.model_key == key:
+            return self.model, True
+        self.drop()
+        from transformers import AutoModelForCausalLM
+
+        t = time.time()
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, local_files_only=True,
+                                                     **({"attn_implementation": attention} if attention else {}))
+        model.config.use_cache = False  # caching is for generation; it only costs memory here
+        model.to(device)
+        self.loads += 1
+        self.load_seconds += time.time() - t
+        if self.keep:
+            self.model, self.model_key = model, key
+        return model, False
+
+    def release(self, peft_model, reusable: bool) -> None:
+        """After a job: the LoRA layers out of the base model, gradient checkpointing and the input
+        hook off; the model dropped instead when the job may have left it in another state (a
+        crash, a compiled forward)."""
+        if not self.keep or self.model is None:
+            return
+        if not reusable:
+            self.drop()
+            return
+        try:
+            if peft_model is not None:
+                from peft import PeftModel
+
+                if isinstance(peft_model, PeftModel):
+                    peft_model.unload()
+            base = self.model
+            if getattr(base, "is_gradient_checkpointing", False):
+                base.gradient_checkpointing_disable()
+            if hasattr(base, "_require_grads_hook"):
+                base.disable_input_require_grads()
+            base.zero_grad(set_to_none=True)
+            if hasattr(base, "peft_config"):
+                del base.peft_config
+            base._hf_peft_config_loaded = False
+        except Exception as e:  # an adapter that will not come out: load afresh next time
+            print(f"resident: the base model could not be restored ({type(e).__name__}: {e}); it is loaded again for the next job",
+                  flush=True)
+            self.drop()
+        self.free()
+
+    def drop(self) -> None:
+        self.model, self.model_key = None, None
+        if "torch._dynamo" in sys.modules:
+            # A compiled forward (hyperparameters.compile) keeps its graphs and guards in dynamo's caches.
+            import torch._dynamo
+
+            torch._dynamo.reset()
+        self.free()
+
+    @staticmethod
+    def free() -> None:
+        import gc
+
+        gc.collect()
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        except Exception:
+            pass
 
 
 def classify(exc: BaseException, hp: Optional[Hyperparameters] = None) -> tuple[str, str]:
@@ -155,8 +288,12 @@ def classify(exc: BaseException, hp: Optional[Hyperparameters] = None) -> tuple[
 
 
 class Trainer:
-    def __init__(self, job: Job, events, stop: StopRequest, dist: Optional[Dist] = None):
+    def __init__(self, job: Job, events, stop: StopRequest, dist: Optional[Dist] = None,
+                 models: Optional[ModelCache] = None):
         self.job = job
+        self.models = models or ModelCache()
+        self.model = None
+        self.warm = False  # the base model was already loaded (a resident process, resident.py)
         self.hp: Hyperparameters = job.hyperparameters
         self.events = events
         self.stop = stop
@@ -245,13 +382,12 @@ class Trainer:
         self.device, self.use_bf16 = device, use_bf16
         self.dist.init(device)
 
-        from transformers import AutoModelForCausalLM, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # progress bars only clutter trainer.log
 
         self._phase("loading_tokenizer")
-        tokenizer = AutoTokenizer.from_pretrained(job.base_model, local_files_only=True)
+        tokenizer = self.models.tokenizer(job.base_model)
         chat_template = self._chat_template(tokenizer, hp.chatTemplate)
         if chat_template is None and not getattr(tokenizer, "chat_template", None):
             raise ConfigError(f"base_model {job.base_model!r} tokenizer has no chat_template")
@@ -284,11 +420,13 @@ class Trainer:
         self._phase("loading_model")
         dtype = torch.bfloat16 if use_bf16 else torch.float32
         self.attention = self._attention_implementation()
-        model = AutoModelForCausalLM.from_pretrained(job.base_model, dtype=dtype, local_files_only=True,
-                                                     **({"attn_implementation": self.attention} if self.attention else {}))
+        model, self.warm = self.models.base_model(job.base_model, dtype, self.attention, device)
         self.attention = getattr(model.config, "_attn_implementation", None) or self.attention
-        model.config.use_cache = False  # caching is for generation; it only costs memory here
-        model.to(device)
+        # Seeded again once the model is there, so the adapter's initialisation and the dropout draw
+        # the same numbers whether the model was just loaded (which may draw some) or kept loaded
+        # by a resident process from an earlier job.
+        random.seed(hp.seed)
+        torch.manual_seed(hp.seed)
         if hp.gradientCheckpointing:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         self.model = self._wrap_peft(model)
@@ -333,7 +471,7 @@ class Trainer:
             "start", total_steps=self.total_steps, world_size=self.dist.world_size, device=self._device_name(),
             run_id=job.run_id, resumed_from_step=self.step if job.resume_from else None,
             train_examples=len(train), eval_examples=len(evals), trainable_parameters=n_trainable,
-            bf16=use_bf16, setup_seconds=round(time.time() - t0, 3), loss=self.loss_mode,
+            bf16=use_bf16, setup_seconds=round(time.time() - t0, 3), loss=self.loss_mode, warm=self.warm,
             attention=self.attention, packing=hp.packing, compiled=hp.compile,
         )
         self._say(f"start: {len(train)} train rows, {len(evals)} eval, {self.total_steps} steps, "

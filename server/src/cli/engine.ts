@@ -320,7 +320,10 @@ async function daemon(configFile: string, out: Output, stopTrainer: boolean): Pr
   engine.start();
   const sig = await stopped;
   engine.log.info(`${sig}: engine exiting`);
-  if (stopTrainer && engine.role === 'owner') await stopTrainerBeforeExit(engine, graceSecondsOf(configFile));
+  if (stopTrainer && engine.role === 'owner') {
+    await stopTrainerBeforeExit(engine, graceSecondsOf(configFile));
+    engine.stopResidentTrainer('daemon --stop-trainer: the engine exits and no trainer stays loaded');
+  }
   await engine.close();
   return 0;
 }

@@ -149,6 +149,10 @@ export function checkConfigText(text: string, file: string, env: { pathEnv?: str
     }
   }
 
+  if (config.trainer.resident && launcher) {
+    out.push({ ...rangeOf(['trainer', 'resident'], 'value'), severity: 'warning', code: 'config-trainer-command', message: `trainer.resident keeps one trainer process loaded, and trainer.command starts ${launcher.kind}: every run starts cold under a launcher (set trainer.resident to false, or run one process)` });
+  }
+
   const rootPath = resolve(dir, config.root);
   const rel = relative(dir, rootPath);
   if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) {

@@ -41,7 +41,7 @@ export interface ExecutorProblem {
 }
 
 /** Every mistake in `executor` the schema cannot see. */
-export function executorProblems(config: Pick<Config, 'executor'>): ExecutorProblem[] {
+export function executorProblems(config: Pick<Config, 'executor' | 'trainer'>): ExecutorProblem[] {
   const e = config.executor;
   const out: ExecutorProblem[] = [];
   if (e.kind === 'local') {
@@ -51,6 +51,7 @@ export function executorProblems(config: Pick<Config, 'executor'>): ExecutorProb
     if (e.sbatchArgs.length) out.push({ path: ['executor', 'sbatchArgs'], severity: 'warning', message: 'executor.sbatchArgs has no effect with executor.kind "local" (set "kind": "slurm" to run on a Slurm cluster)' });
     return out;
   }
+  if (config.trainer.resident) out.push({ path: ['trainer', 'resident'], severity: 'warning', message: 'trainer.resident has no effect with executor.kind "slurm": each run is a Slurm job that starts its own trainer' });
   e.sbatchArgs.forEach((arg, i) => {
     const owned = engineOwnedSbatchArg(arg);
     if (owned) out.push({ path: ['executor', 'sbatchArgs', i], severity: 'error', message: `executor.sbatchArgs[${i}] "${arg}": ${owned.long} is set by the engine (${owned.why}); remove it` });

@@ -20,6 +20,9 @@ export const trainerSchema = z
     hangTimeoutSeconds: z.number().int().min(10).default(900).describe('A run with no event (step, heartbeat…) for this long is hung: its process group is killed.'),
     stopGraceSeconds: z.number().int().min(1).default(120).describe('After SIGTERM, how long the trainer may take to checkpoint and exit before SIGKILL.'),
     env: z.record(z.string(), z.string()).default({}).describe('Extra environment variables for the trainer (for example CUDA_VISIBLE_DEVICES).'),
+    resident: z.boolean().default(false).describe('Keep one trainer process loaded between runs (Python, imports, tokenizer and base model paid once) and hand it each job.json; every run keeps its events, signals and files. The reference trainer supports it (it is started as `trainer.command --resident <socket>`); a command without support stops the queue with a clear reason. One process only: not with a launcher (torchrun, accelerate launch).'),
+    residentMaxJobs: z.number().int().min(1).default(100).describe('With trainer.resident: the resident trainer is restarted after this many runs.'),
+    residentMemoryGrowth: z.number().min(1).default(1.5).describe('With trainer.resident: the resident trainer is restarted between runs when its resident memory (RSS) or GPU memory reserved has grown past this factor of what it held after its first run.'),
   })
   .describe('The trainer subprocess.');
 

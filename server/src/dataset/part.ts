@@ -91,14 +91,27 @@ export class PartCollector {
   }
 }
 
-/** Merges parts in file order into one report, as if the file had been read in one pass. */
-export function mergeParts(parts: readonly PartResult[], opts: ValidateOptions): FileReport {
-  const sink = new DiagnosticSink(opts.maxDiagnostics);
-  const seen = new HashIndex(parts.reduce((n, p) => n + p.examples, 0) * 2 + 16);
-  let offset = 0;
-  let examples = 0;
-  let nonBlank = 0;
-  for (const part of parts) {
+/**
+ * Merges parts in file order into one report, as if the file had been read in one pass. Parts are
+ * added one at a time, in order, as they come in: the validation of a large file merges the parts
+ * already done while later ranges are still being read (so the merge costs no wall time of its own).
+ */
+export class PartMerger {
+  private readonly sink: DiagnosticSink;
+  private seen: HashIndex | undefined;
+  private offset = 0;
+  private examples = 0;
+  private nonBlank = 0;
+
+  constructor(opts: ValidateOptions) {
+    this.sink = new DiagnosticSink(opts.maxDiagnostics);
+  }
+
+  /** The next part in file order; `expectedExamples` (the whole file's, when known or estimated) sizes the duplicate index. */
+  add(part: PartResult, expectedExamples = part.examples): void {
+    const sink = this.sink;
+    const seen = (this.seen ??= new HashIndex(expectedExamples + 16));
+    const offset = this.offset;
     const ds = part.diagnostics.slice().sort((a, b) => a.line - b.line);
     let k = 0;
     for (let line = 0; line < part.lines; line++) {
@@ -117,14 +130,26 @@ export function mergeParts(parts: readonly PartResult[], opts: ValidateOptions):
       sink.add({ ...d, line: d.line + offset, endLine: d.endLine + offset });
     }
     sink.addOmitted(part.omitted, part.errors - countOf(part.diagnostics, 'error'), part.warnings - countOf(part.diagnostics, 'warning'));
-    offset += part.lines;
-    examples += part.examples;
-    nonBlank += part.nonBlank;
+    this.offset += part.lines;
+    this.examples += part.examples;
+    this.nonBlank += part.nonBlank;
   }
-  if (nonBlank === 0) {
-    sink.add(emptyFileDiagnostic(offset > 0));
+
+  finish(): FileReport {
+    const sink = this.sink;
+    if (this.nonBlank === 0) {
+      sink.add(emptyFileDiagnostic(this.offset > 0));
+    }
+    return { diagnostics: sink.finish(), lines: this.offset, examples: this.examples, errors: sink.errors, warnings: sink.warnings, omitted: sink.omitted };
   }
-  return { diagnostics: sink.finish(), lines: offset, examples, errors: sink.errors, warnings: sink.warnings, omitted: sink.omitted };
+}
+
+/** Merges whole parts in file order into one report (PartMerger, all at once). */
+export function mergeParts(parts: readonly PartResult[], opts: ValidateOptions): FileReport {
+  const merger = new PartMerger(opts);
+  const examples = parts.reduce((n, p) => n + p.examples, 0);
+  for (const part of parts) merger.add(part, examples);
+  return merger.finish();
 }
 
 function countOf(ds: readonly FileDiagnostic[], severity: string): number {

@@ -8,13 +8,13 @@ import { isUtf8 } from 'node:buffer';
 import { closeSync, createReadStream, openSync, readSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import { fileDiagnostic, type FileReport, type ValidateOptions } from './file';
 import { bomDiagnostic } from './fileRules';
 import { fastLines, type FastLines } from './fastLine';
 import { hashingReady } from './hash';
 import { validateLine } from './line';
-import { mergeParts, PartCollector, type PartResult } from './part';
+import { mergeParts, PartCollector, PartMerger, type PartResult } from './part';
 
 /** Splits byte chunks into lines; lines longer than maxLineBytes are counted, not kept. */
 export class LineSplitter {
@@ -241,7 +241,9 @@ export const RANGE_BYTES = 32 * 1024 * 1024;
  * Validates a file from disk. A large file is cut at line breaks into ranges of about
  * RANGE_BYTES; this thread and worker threads each take the next range not yet taken (an atomic
  * counter), so a worker that starts late, or a core that is busy, takes fewer. The parts are
- * merged in file order (duplicates across parts included) into exactly the report of one pass.
+ * merged in file order (duplicates across parts included) into exactly the report of one pass;
+ * this thread merges the parts done so far between its own ranges, so that little is left to
+ * merge once the last range is read.
  */
 export async function validateFile(path: string, opts: ValidateOptions, { workers = defaultWorkers(), minParallelBytes = PARALLEL_MIN_BYTES, fastPath = true, rangeBytes = RANGE_BYTES }: ValidateRun & { workers?: number; minParallelBytes?: number; rangeBytes?: number } = {}): Promise<FileReport> {
   await hashingReady();
@@ -250,13 +252,41 @@ export async function validateFile(path: string, opts: ValidateOptions, { worker
   const points = splitPoints(path, size, Math.max(workers, Math.ceil(size / rangeBytes)));
   const ranges = points.length - 1;
   const work: RangeWork = { path, points, next: new Int32Array(new SharedArrayBuffer(4)), opts, fastPath };
-  const parts: PartResult[] = [];
-  const remote = Array.from({ length: Math.min(workers, ranges) - 1 }, () => runRangesInWorker(work, parts));
+  const merge = new InOrderMerge(opts, points);
+  const remote = Array.from({ length: Math.min(workers, ranges) - 1 }, () => new RemoteRanges(work, merge));
   takeRanges(work, (k, part) => {
-    parts[k] = part;
+    merge.put(k, part);
+    for (const r of remote) r.poll();
   });
-  await Promise.all(remote);
-  return mergeParts(parts, opts);
+  await Promise.all(remote.map((r) => r.finished()));
+  return merge.finish();
+}
+
+/** Parts as they come in, from any thread in any order, merged as soon as all before them are in. */
+class InOrderMerge {
+  private readonly merger: PartMerger;
+  private readonly parts: (PartResult | undefined)[] = [];
+  private next = 0;
+
+  constructor(opts: ValidateOptions, private readonly points: readonly number[]) {
+    this.merger = new PartMerger(opts);
+  }
+
+  put(k: number, part: PartResult): void {
+    this.parts[k] = part;
+    for (let p = this.parts[this.next]; p; p = this.parts[this.next]) {
+      this.parts[this.next] = undefined;
+      // The whole file's examples, estimated from the first part's, size the duplicate index.
+      const expected = this.next === 0 ? Math.ceil((p.examples * this.points[this.points.length - 1]!) / Math.max(1, this.points[1]! - this.points[0]!)) : p.examples;
+      this.merger.add(p, expected);
+      this.next++;
+    }
+  }
+
+  finish(): FileReport {
+    if (this.next !== this.points.length - 1) throw new Error(`validation: ${this.points.length - 1 - this.next} of ${this.points.length - 1} ranges missing`);
+    return this.merger.finish();
+  }
 }
 
 /** What a validation worker is given: the ranges, and the counter through which the threads share them out. */
@@ -276,25 +306,69 @@ export function takeRanges(work: RangeWork, onPart: (k: number, part: PartResult
   }
 }
 
-function defaultWorkers(): number {
-  return Math.min(4, availableParallelism());
+/**
+ * A worker thread taking ranges. It posts each part, then 'done', on its own port, which this
+ * thread reads synchronously between its own ranges (poll) and then waits on (finished).
+ * The worker script sits beside this module: dist/validateWorker.js in the bundles, validateWorker.js in out/.
+ */
+class RemoteRanges {
+  private readonly port: MessagePort;
+  private readonly worker: Worker;
+  private done = false;
+  private failure: Error | undefined;
+  private onSettled: (() => void) | undefined;
+
+  constructor(work: RangeWork, private readonly merge: InOrderMerge) {
+    const { port1, port2 } = new MessageChannel();
+    this.port = port1;
+    this.worker = new Worker(join(__dirname, 'validateWorker.js'), { workerData: { work, port: port2 }, transferList: [port2] });
+    this.worker.once('error', (e) => this.fail(e));
+    this.worker.once('exit', (code) => {
+      this.poll(); // a worker that is done may exit before its last messages are read
+      if (!this.done) this.fail(new Error(`validation worker exited with code ${code} before it was done`));
+    });
+  }
+
+  /** Takes the parts the worker has posted so far. */
+  poll(): void {
+    while (!this.done && !this.failure) {
+      const m = receiveMessageOnPort(this.port);
+      if (!m) return;
+      this.take(m.message as WorkerMessage);
+    }
+  }
+
+  finished(): Promise<void> {
+    this.poll();
+    return new Promise((resolve, reject) => {
+      this.onSettled = () => (this.failure ? reject(this.failure) : resolve());
+      if (this.done || this.failure) return this.onSettled();
+      this.port.on('message', (m: WorkerMessage) => this.take(m));
+    });
+  }
+
+  private take(m: WorkerMessage): void {
+    if (this.done) return;
+    if (m === 'done') {
+      this.done = true;
+      this.port.close();
+      void this.worker.terminate();
+      this.onSettled?.();
+    } else this.merge.put(m.k, m.part);
+  }
+
+  private fail(e: Error): void {
+    if (this.done || this.failure) return;
+    this.failure = e;
+    this.port.close();
+    this.onSettled?.();
+  }
 }
 
-/** The worker script sits beside this module: dist/validateWorker.js in the bundles, validateWorker.js in out/. */
-function runRangesInWorker(work: RangeWork, parts: PartResult[]): Promise<void> {
-  return new Promise((done, reject) => {
-    const w = new Worker(join(__dirname, 'validateWorker.js'), { workerData: work });
-    w.on('message', (m: { k: number; part: PartResult } | 'done') => {
-      if (m === 'done') {
-        done();
-        void w.terminate();
-      } else parts[m.k] = m.part;
-    });
-    w.once('error', reject);
-    w.once('exit', (code) => {
-      if (code !== 0) reject(new Error(`validation worker exited with code ${code}`));
-    });
-  });
+type WorkerMessage = { k: number; part: PartResult } | 'done';
+
+function defaultWorkers(): number {
+  return Math.min(4, availableParallelism());
 }
 
 export function validateText(text: string, opts: ValidateOptions): Promise<FileReport> {

@@ -31,6 +31,7 @@ import { loadState, peekState, saveState } from './state';
 import { logTail, RunHandle } from './supervisor';
 import { readSlurmRecord, SlurmRunHandle } from './slurm/handle';
 import { classifySlurmEnd } from './slurm/classify';
+import { ResidentTrainer } from './resident';
 import { currentAdapter, isFallbackNote, liveBase, readCurrent } from './current';
 import { readManifest, snapshotAfterSuccess, verifySnapshotsAtStart } from './snapshots';
 import { Consolidator } from './consolidate';
@@ -106,6 +107,8 @@ export class Engine extends EventEmitter {
   private ledger: LedgerWriter | undefined;
   // Merging an adapter into the base model (consolidate.ts); no run starts while one is pending or merging.
   private readonly consolidator: Consolidator;
+  // trainer.resident: the trainer process kept loaded between runs (resident.ts).
+  private readonly resident: ResidentTrainer;
 
   /** Reads the config (it must be valid to start) and prepares the queue root. */
   constructor(private readonly opts: EngineOptions) {
@@ -119,6 +122,7 @@ export class Engine extends EventEmitter {
     ensureLayout(this.paths);
     this.log = new EngineLog(this.paths.logs, opts.echo);
     this.inbox = new InboxWatcher(this.paths.inbox, (m) => this.log.info(m));
+    this.resident = new ResidentTrainer(this.paths.root, this.log);
     this.state = loadState(this.paths).state;
     const self = this;
     this.consolidator = new Consolidator({
@@ -126,6 +130,11 @@ export class Engine extends EventEmitter {
       config: () => self.config, state: () => self.state, runInProgress: () => self.run !== undefined || self.state.current !== null,
       apply: (f) => self.change(f),
     });
+  }
+
+  /** `daemon --stop-trainer`: the resident trainer (trainer.resident), idle, is ended too. */
+  stopResidentTrainer(why: string): void {
+    if (this.role === 'owner' && !this.run) this.resident.release(why);
   }
 
   /** For the CLI that applied `consolidate` itself: runs the merge to its end (unless a run in progress holds it back). */
@@ -424,6 +433,7 @@ export class Engine extends EventEmitter {
     const models = this.consolidator.recover();
     for (const m of models.log) this.log.warn(m);
     if (models.pause) this.state = withPause(this.state, models.pause);
+    this.resident.recover();
 
     const cur = this.state.current;
     // slurm.json is written the moment sbatch answers; state.json may have been saved before that.
@@ -783,11 +793,13 @@ export class Engine extends EventEmitter {
         run.killDeadline = undefined;
         const killed = run.killAll();
         this.log.warn(`${this.runTarget(run)} did not stop within ${t.stopGraceSeconds} s of SIGTERM: ${run instanceof SlurmRunHandle ? 'the job is cancelled (scancel)' : `SIGKILL to its process group and every process of the run (${killed.length}: ${killed.map((k) => k.pid).join(' ')})`}`);
+        this.resident.kill(`run ${run.record.runId} did not stop within trainer.stopGraceSeconds`);
       } else if (run.record.action !== 'hang-kill' && run.silentSeconds(now) > t.hangTimeoutSeconds) {
         run.markAction('hang-kill');
         this.change((s) => ({ ...s, current: run.record }));
         const killed = run.killAll();
         this.log.warn(`no event from ${this.runTarget(run)} for ${t.hangTimeoutSeconds} s: hung; ${run instanceof SlurmRunHandle ? 'the job is cancelled (scancel)' : `SIGKILL to its process group and every process of the run (${killed.length}: ${killed.map((k) => k.pid).join(' ')})`}`);
+        this.resident.kill(`run ${run.record.runId} hung`);
       }
       return;
     }
@@ -856,6 +868,7 @@ export class Engine extends EventEmitter {
     });
     c = settled.end;
     const decision = settled.decision;
+    this.resident.afterRun(c.kind, rec.runId);
     if (settled.requeuedOnFallback) this.log.warn(`run ${rec.runId} (${rec.dataset}) continued an adapter the live one no longer holds (${note ?? ''}): its snapshot is kept aside and the dataset trains again`);
     let where: string = decision.outcome;
     if (inProcessing) {
@@ -915,6 +928,8 @@ export class Engine extends EventEmitter {
   }
 
   private maybeStartRun(): void {
+    // The merge needs the memory a resident trainer holds, and its result is a new base model anyway.
+    if (this.state.consolidation && !this.run) this.resident.release('a consolidation replaces the base model');
     // A consolidation pending or merging holds the queue: the next run trains on its result.
     if (this.run || this.state.current || this.state.consolidation) return;
     const q = this.config.queue;
@@ -1004,9 +1019,20 @@ export class Engine extends EventEmitter {
     // Saved before the spawn: a crash in between leaves a run the next owner finds by its job path.
     this.change((s) => ({ ...s, current: record }));
     const exe = resolveTrainerExecutable(c.trainer.command[0]!, c, dirname(this.configFile), process.env['PATH'] ?? '');
-    const argv = [exe.ok ? exe.path : c.trainer.command[0]!, ...c.trainer.command.slice(1), '--job', jobPath];
+    const trainerArgv = [exe.ok ? exe.path : c.trainer.command[0]!, ...c.trainer.command.slice(1)];
     const env = { ...process.env, ...c.trainer.env };
-    this.run = c.executor.kind === 'slurm' ? this.submitSlurm(record, argv, env) : RunHandle.spawn(record, argv, this.paths.root, env);
+    let argv: string[];
+    if (c.executor.kind === 'slurm') {
+      // A resident trainer is a process on this machine: a Slurm job always starts its own (docs/slurm.md).
+      this.resident.release('executor.kind is "slurm": each run is a Slurm job');
+      argv = [...trainerArgv, '--job', jobPath];
+      this.run = this.submitSlurm(record, argv, env);
+    } else {
+      // trainer.resident: the exit recorder hands the job to the loaded trainer instead of starting one.
+      const resident = this.resident.argsForRun({ config: c, trainerArgv, env, baseModel: job.base_model });
+      argv = [...(resident ?? trainerArgv), '--job', jobPath];
+      this.run = RunHandle.spawn(record, argv, this.paths.root, env);
+    }
     // Its end is settled (and the next run started) at once, not at the next tick.
     this.run.onExit = () => this.kick(0);
     this.change((s) => ({ ...s, current: record }));

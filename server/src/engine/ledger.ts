@@ -45,6 +45,12 @@ export interface LedgerRecord {
   /** Tokens, from the trainer's events when it reports them; null otherwise. */
   readonly tokens: number | null;
   readonly finalLoss: number | null;
+  /**
+   * The trainer's start event said `warm` (trainer.resident): true when the resident trainer had the
+   * base model loaded already, so the load was paid, and counted, in the wallSeconds of an earlier
+   * run (the one that started it), once; false when this run paid it. Absent: not said.
+   */
+  readonly warm?: boolean;
 }
 
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
@@ -127,6 +133,7 @@ export function ledgerRecordFor(f: RunFacts): LedgerRecord {
   return {
     v: 1, time: f.now.toISOString(), runId: rec.runId, dataset: rec.dataset, model, outcome: f.kind, to: f.to, attempt: rec.attempt, startedAt: rec.startedAt,
     wallSeconds: round3(wallSeconds), gpus, gpuSeconds: round3(wallSeconds * gpus), examples, tokens, finalLoss: f.finalLoss ?? num(done?.['final_loss']),
+    ...(typeof start?.['warm'] === 'boolean' && { warm: start['warm'] }),
   };
 }
 

@@ -16,6 +16,7 @@ import { readCurrent, type CurrentPointer } from './current';
 import { currentSnapshotStatus, listSnapshots, type CurrentSnapshotStatus, type SnapshotEntry } from './snapshots';
 import { orderQueue } from './transitions';
 import { modelDir, readModelManifest } from './models';
+import { readResidentStatus, type ResidentStatus } from './resident';
 import type { ConsolidationOutcome, ConsolidationRecord, EndKind, EngineState, RunRecord, RunSummary } from './types';
 import { isWaitingState } from './slurm/parse';
 
@@ -78,6 +79,8 @@ export interface QueueStatus {
   /** A consolidation pending (waiting for the run in progress) or merging, and the last one that ended. */
   consolidation: ConsolidationRecord | null;
   lastConsolidation: ConsolidationOutcome | null;
+  /** The resident trainer (trainer.resident) when one is alive: warm when its base model is loaded; null: each run starts cold. */
+  resident: ResidentStatus | null;
 }
 
 export function readStatus(p: RootPaths): QueueStatus {
@@ -149,6 +152,7 @@ function statusOf(p: RootPaths, pointer: CurrentPointer | undefined, snapshots: 
     base: baseStatus(p, pointer),
     consolidation: state?.consolidation ?? null,
     lastConsolidation: state?.consolidations?.at(-1) ?? null,
+    resident: readResidentStatus(p.root),
   };
 }
 
@@ -193,6 +197,15 @@ function duration(s: number): string {
   return h ? `${h}h${String(m).padStart(2, '0')}m` : m ? `${m}m${String(sec).padStart(2, '0')}s` : `${sec}s`;
 }
 
+/** The trainer's line of the status: warm (a resident trainer with its model loaded) or cold. */
+export function residentLine(r: ResidentStatus | null): string {
+  if (!r) return 'trainer: cold (each run starts the trainer and loads the model)';
+  const mem = r.rssBytes !== null ? `, RSS ${(r.rssBytes / 2 ** 20).toFixed(0)} MiB` : '';
+  return r.warm
+    ? `trainer: warm — resident pid ${r.pid}, base model ${r.baseModel} loaded, ${r.runs} run(s) served since ${r.startedAt}${mem}`
+    : `trainer: resident pid ${r.pid} started ${r.startedAt}, loading (its first run pays the model load)${mem}`;
+}
+
 /** How many queued datasets the text status lists. */
 export const STATUS_QUEUE_LINES = 25;
 
@@ -213,6 +226,7 @@ export function formatStatus(s: QueueStatus): string[] {
     if (c.waiting) out.push(`waiting: ${c.dataset} — run ${c.runId}, attempt ${c.attempt}: ${describeWaiting(c.waiting)}${c.stopping ? `, stopping (${c.stopping})` : ''}`);
     else out.push(`training: ${c.dataset} — run ${c.runId}, attempt ${c.attempt}, ${c.slurm ? `Slurm job ${c.slurm.jobId ?? '?'}${c.slurm.nodes ? ` on ${c.slurm.nodes}` : ''}` : `pid ${c.pid ?? '?'}`}: ${parts.join(', ')}`);
   } else out.push('training: nothing');
+  out.push(residentLine(s.resident));
   out.push(`queued: ${s.queue.length}`);
   // A queue of thousands would bury the rest of the status: its head, then how many more.
   s.queue.slice(0, STATUS_QUEUE_LINES).forEach((q, i) => {

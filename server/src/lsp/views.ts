@@ -17,8 +17,8 @@ const SAFE_ID = /^(?!\.{1,2}$)[A-Za-z0-9._-]+$/;
 const HEAD_BYTES = 64 * 1024;
 
 export class ViewReader {
-  /** Finished runs never change: their total steps, by run id. */
-  private readonly totals = new Map<string, number | null>();
+  /** Finished runs never change: their start event's total steps and warm flag, by run id. */
+  private readonly totals = new Map<string, StartFacts>();
 
   constructor(readonly paths: RootPaths) {}
 
@@ -29,6 +29,7 @@ export class ViewReader {
       out.push({
         ...this.files(c.runId), runId: c.runId, dataset: c.dataset, attempt: c.attempt, state: 'running', outcome: null, stopping: c.stopping, message: c.waiting ? `waiting: ${describeWaiting(c.waiting)}` : null,
         step: c.step, totalSteps: c.totalSteps, loss: c.loss, startedAt: c.startedAt, endedAt: null,
+        warm: readStart(join(this.paths.runs, c.runId, 'events.jsonl')).warm,
       });
     }
     for (const id of this.totals.keys()) if (!status.recentRuns.some((r) => r.runId === id)) this.totals.delete(id);
@@ -36,7 +37,7 @@ export class ViewReader {
       if (!SAFE_ID.test(r.runId) || r.runId === c?.runId) continue;
       out.push({
         ...this.files(r.runId), runId: r.runId, dataset: r.dataset, attempt: r.attempt, state: r.kind, outcome: r.outcome, stopping: null, message: r.message || null,
-        step: r.steps, totalSteps: this.totalSteps(r.runId), loss: r.finalLoss, startedAt: r.startedAt, endedAt: r.endedAt,
+        step: r.steps, totalSteps: this.start(r.runId).totalSteps, loss: r.finalLoss, startedAt: r.startedAt, endedAt: r.endedAt, warm: this.start(r.runId).warm,
       });
     }
     return out;
@@ -54,8 +55,8 @@ export class ViewReader {
     return { dir, logPath: join(dir, 'trainer.log'), checkpoints: listCheckpoints(join(dir, 'checkpoints')) };
   }
 
-  private totalSteps(runId: string): number | null {
-    if (!this.totals.has(runId)) this.totals.set(runId, readTotalSteps(join(this.paths.runs, runId, 'events.jsonl')));
+  private start(runId: string): StartFacts {
+    if (!this.totals.has(runId)) this.totals.set(runId, readStart(join(this.paths.runs, runId, 'events.jsonl')));
     return this.totals.get(runId)!;
   }
 }
@@ -79,6 +80,17 @@ export function listCheckpoints(dir: string): { step: number | null; path: strin
 
 /** total_steps of the first `start` event in the head of an events file, or null. */
 export function readTotalSteps(eventsFile: string): number | null {
+  return readStart(eventsFile).totalSteps;
+}
+
+export interface StartFacts {
+  readonly totalSteps: number | null;
+  /** The start event's `warm` (a resident trainer had the model loaded), or null. */
+  readonly warm: boolean | null;
+}
+
+/** What the first `start` event in the head of an events file says, or nulls. */
+export function readStart(eventsFile: string): StartFacts {
   let text: string;
   try {
     const fd = openSync(eventsFile, 'r');
@@ -89,15 +101,17 @@ export function readTotalSteps(eventsFile: string): number | null {
       closeSync(fd);
     }
   } catch {
-    return null;
+    return { totalSteps: null, warm: null };
   }
   for (const line of text.split('\n')) {
     try {
-      const e = JSON.parse(line) as { type?: unknown; total_steps?: unknown };
-      if (e.type === 'start') return typeof e.total_steps === 'number' && Number.isFinite(e.total_steps) ? e.total_steps : null;
+      const e = JSON.parse(line) as { type?: unknown; total_steps?: unknown; warm?: unknown };
+      if (e.type === 'start') {
+        return { totalSteps: typeof e.total_steps === 'number' && Number.isFinite(e.total_steps) ? e.total_steps : null, warm: typeof e.warm === 'boolean' ? e.warm : null };
+      }
     } catch {
       // a line cut by HEAD_BYTES, or a torn write: not the start event
     }
   }
-  return null;
+  return { totalSteps: null, warm: null };
 }
