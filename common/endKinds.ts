@@ -45,6 +45,13 @@ export const END_KINDS = {
   // The trainer said done, but its adapter failed the snapshot checks (it does not fit the base
   // model, a copy that does not read back): not in the live adapter, so not done/ (issue #14).
   bad_adapter: { after: 'pause', trainerError: null, words: 'the adapter failed the snapshot checks' },
+  // Slurm (docs/slurm.md): a job that reached its time limit after a checkpoint (the warning
+  // signal's, or a periodic one) made progress and resumes from it without using an attempt; one
+  // that reached it before any checkpoint of its run would do the same again, so it uses one.
+  timeout: { after: 'resume', trainerError: null, words: 'the Slurm job reached its time limit' },
+  timeout_no_checkpoint: { after: 'retry', trainerError: null, words: 'the Slurm job reached its time limit before any checkpoint' },
+  // NODE_FAIL, PREEMPTED, BOOT_FAIL: the cluster's doing, not the data's: back to the head of the queue, no attempt used.
+  requeued: { after: 'resume', trainerError: null, words: 'the cluster ended the job (node failure, preemption or boot failure)' },
 } as const satisfies Record<string, EndKindInfo>;
 
 /** Every way a run ends. */

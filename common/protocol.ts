@@ -102,6 +102,11 @@ export interface QueueStatusView {
     readonly loss: number | null;
     readonly etaSeconds: number | null;
     readonly stopping: string | null;
+    /**
+     * Set while the run waits for a scheduler before training (a Slurm job PENDING, with Slurm's
+     * reason: Resources, Priority…); null or absent when it trains.
+     */
+    readonly waiting?: { readonly scheduler: 'slurm'; readonly jobId: string | null; readonly state: string; readonly reason: string | null } | null;
   } | null;
   readonly queue: readonly { readonly name: string; readonly priority: number; readonly attempts: number; readonly examples: number; readonly size: number }[];
   readonly inbox: readonly string[];

@@ -19,7 +19,9 @@ Generated from the zod schema (\`server/src/config/schema.ts\`) by \`node script
 after a build; the same schema gives VS Code its completion and hover docs, and the server its
 diagnostics. Unknown keys are errors (with "did you mean"). Beyond the schema, the server checks that
 \`baseModel\` is a model folder with \`config.json\` and a tokenizer, that \`trainer.command[0]\` resolves
-to an executable, that \`root\` stays inside the workspace and that thresholds are consistent.
+to an executable, that \`root\` stays inside the workspace, that thresholds are consistent and that
+\`executor.sbatchArgs\` repeats no sbatch option the engine sets itself (\`config-executor\`; the Slurm
+executor: docs/slurm.md).
 A config with errors never takes effect: the last valid one stays in force, and its diagnostics say so.
 
 | key | type | default | meaning |

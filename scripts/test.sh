@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# All the tests: type checks, unit/CLI/LSP tests (node --test), end-to-end tests in a real
-# VS Code, and the trainer's tests (pytest). Installs what it lacks on the first run.
+# All the tests: type checks, unit/CLI/LSP tests (node --test), the Slurm executor on a real
+# one-node Slurm cluster, end-to-end tests in a real VS Code, and the trainer's tests (pytest). Installs what it lacks on the first run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-node-deps.sh
@@ -14,6 +14,9 @@ echo "==> node tests"
 node --test --test-reporter=spec --test-reporter-destination=stdout out/test/
 echo "==> the fault campaign (issue #14): fixed seed, a few minutes (LQ_FAULTS_SECONDS, LQ_FAULTS_SEED to change)"
 LQ_FAULTS=1 node --test --test-reporter=spec --test-reporter-destination=stdout out/test/faults/campaign.js
+echo "==> the Slurm executor on a one-node Slurm cluster on localhost (issue #13; root; about 2 min)"
+bash scripts/setup-slurm.sh
+LQ_SLURM=1 node --test --test-reporter=spec --test-reporter-destination=stdout out/test/slurm/
 echo "==> end-to-end tests in a real VS Code (code-server + Chromium)"
 bash scripts/setup-e2e.sh
 npm run --silent package > /dev/null

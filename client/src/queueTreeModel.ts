@@ -30,7 +30,8 @@ export function queueTree(engine: 'owner' | 'follower' | 'off', why: string | un
   const groups: QueueNode[] = [];
   if (s.current) {
     const c = s.current;
-    const progress = c.step !== null ? (c.totalSteps ? `step ${c.step}/${c.totalSteps}` : `step ${c.step}`) : 'starting';
+    const w = c.waiting;
+    const progress = w ? `waiting: Slurm job ${w.jobId ?? '(being submitted)'} ${w.state}${w.reason ? ` (${w.reason})` : ''}` : c.step !== null ? (c.totalSteps ? `step ${c.step}/${c.totalSteps}` : `step ${c.step}`) : 'starting';
     const loss = c.loss !== null ? ` · loss ${c.loss.toFixed(4)}` : '';
     groups.push({
       id: 'processing', label: 'Processing', kind: 'group',

@@ -30,6 +30,12 @@ export function statusText(p: QueueStateNotification.Params): StatusText {
   const queued = s.queue.length ? ` · ${s.queue.length} queued` : '';
   if (s.current) {
     const c = s.current;
+    // A Slurm job still in the cluster's queue: waiting, with Slurm's reason, not training.
+    if (c.waiting) {
+      const w = c.waiting;
+      const why = `Slurm job ${w.jobId ?? '(being submitted)'} ${w.state}${w.reason ? ` (${w.reason})` : ''}`;
+      return { text: `$(clock) ${c.dataset} · waiting: ${w.state}${w.reason ? ` (${w.reason})` : ''}${c.stopping ? ` · stopping (${c.stopping})` : ''}`, tooltip: `LoRA Queue: ${c.dataset} waits for the cluster: ${why} (run ${c.runId}, attempt ${c.attempt})${queued}${who}`, level: 'normal' };
+    }
     const step = c.step !== null && c.totalSteps ? ` ${c.step}/${c.totalSteps}` : c.step !== null ? ` step ${c.step}` : '';
     const loss = c.loss !== null ? ` · loss ${c.loss.toFixed(4)}` : '';
     const stopping = c.stopping ? ` · stopping (${c.stopping})` : '';

@@ -31,6 +31,8 @@ describe('Queue view tree', () => {
     assert.equal(tree[1]!.children![1]!.description, 'priority 0 · 10 examples · 2.0 KiB');
     // The priority commands read the node's priority, not its description.
     assert.deepEqual(tree[1]!.children!.map((n) => [n.name, n.priority]), [['high.jsonl', 5], ['low.jsonl', 0]]);
+    const waiting = queueTree('owner', undefined, { ...base, current: { runId: 'r2', dataset: 'w.jsonl', attempt: 1, step: null, totalSteps: null, loss: null, etaSeconds: null, stopping: null, waiting: { scheduler: 'slurm', jobId: '7', state: 'PENDING', reason: 'Priority' } } });
+    assert.equal(waiting[0]!.children![0]!.description, 'waiting: Slurm job 7 PENDING (Priority) · attempt 1');
     const failed = tree[3]!.children![0]!;
     assert.deepEqual([failed.kind, failed.description, failed.tooltip, failed.name], ['failed', 'data', 'line 3: json-syntax', 'bad.jsonl']);
   });

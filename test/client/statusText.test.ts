@@ -19,6 +19,11 @@ describe('status bar text', () => {
     assert.equal(s.text, '$(sync~spin) a.jsonl 120/400 · loss 1.8342 · ETA 10m');
     assert.match(s.tooltip, /1 queued/);
   });
+  it('shows a Slurm job still in the cluster\'s queue as waiting, with Slurm\'s reason', () => {
+    const s = statusText({ engine: 'owner', status: { ...base, current: { runId: 'r1', dataset: 'a.jsonl', attempt: 1, step: null, totalSteps: null, loss: null, etaSeconds: null, stopping: null, waiting: { scheduler: 'slurm', jobId: '12', state: 'PENDING', reason: 'Resources' } } } });
+    assert.equal(s.text, '$(clock) a.jsonl · waiting: PENDING (Resources)');
+    assert.match(s.tooltip, /Slurm job 12 PENDING \(Resources\)/);
+  });
   it('paused, blocked, failed and idle', () => {
     assert.equal(statusText({ engine: 'owner', status: { ...base, paused: true, pauseReason: 'only 3 GiB free', pause: { kind: 'disk', reason: 'only 3 GiB free', since: '2026-01-01T00:00:00.000Z' } } }).level, 'warning');
     assert.match(statusText({ engine: 'owner', status: { ...base, paused: true, pauseReason: 'only 3 GiB free', pause: { kind: 'disk', reason: 'only 3 GiB free', since: '2026-01-01T00:00:00.000Z' } } }).tooltip, /only 3 GiB free/);

@@ -154,8 +154,15 @@ describe('the end-kind table', () => {
     assert.deepEqual(outcomes, {
       success: 'done', stopped: 'queue', nan_loss: 'queue', cuda_oom: 'queue', gpu_unavailable: 'queue', data: 'failed',
       config: 'queue', killed: 'queue', crash: 'queue', hang: 'queue', disk_full: 'queue', disk_unwritable: 'queue', bad_adapter: 'queue',
+      timeout: 'queue', timeout_no_checkpoint: 'queue', requeued: 'queue',
     });
-    assert.deepEqual([...RETRYABLE_END_KINDS].sort(), ['crash', 'cuda_oom', 'hang', 'killed', 'nan_loss']);
+    assert.deepEqual([...RETRYABLE_END_KINDS].sort(), ['crash', 'cuda_oom', 'hang', 'killed', 'nan_loss', 'timeout_no_checkpoint']);
+    // Slurm's ends (docs/slurm.md): a timeout after a checkpoint and a requeue by the cluster use no attempt.
+    for (const k of ['timeout', 'requeued'] as const) {
+      const d = decideAfterEnd(k, meta(), opts);
+      assert.deepEqual([d.meta.attempts, d.meta.resumeFrom, d.meta.notBefore, d.pause], [0, '/r/ck/step-5', null, undefined], k);
+    }
+    assert.equal(decideAfterEnd('timeout_no_checkpoint', meta(), opts).meta.attempts, 1);
     assert.deepEqual(TRAINER_ERROR_KINDS, ['nan_loss', 'cuda_oom', 'gpu_unavailable', 'data', 'config', 'other']);
   });
 

@@ -90,6 +90,13 @@ describe('ledger', () => {
     assert.deepEqual([r2.gpus, r2.wallSeconds, r2.gpuSeconds, r2.tokens, r2.examples, r2.finalLoss], [1, 5, 5, null, 100, null]);
     writeFileSync(record.eventsPath, ev({ type: 'start', world_size: 1, device: 'cpu' }));
     assert.equal(ledgerRecordFor({ record, kind: 'success', to: 'done', now, exitObserved: true, finalLoss: null, datasetExamples: 1, fallbackModel: 'm' }).gpuSeconds, 0, 'a CPU run uses no GPU');
+    // A Slurm job: its own run time (its wait in Slurm's queue not counted) × the GPUs of its
+    // allocation where Slurm says them; else × the world size the trainer reported.
+    writeFileSync(record.eventsPath, ev({ type: 'start', world_size: 2, device: 'cuda:0' }));
+    const slurm = ledgerRecordFor({ record, kind: 'success', to: 'done', now, exitObserved: true, finalLoss: null, datasetExamples: 1, fallbackModel: 'm', allocation: { seconds: 60, gpus: 4 } });
+    assert.deepEqual([slurm.wallSeconds, slurm.gpus, slurm.gpuSeconds], [60, 4, 240]);
+    const noGres = ledgerRecordFor({ record, kind: 'success', to: 'done', now, exitObserved: true, finalLoss: null, datasetExamples: 1, fallbackModel: 'm', allocation: { seconds: 60, gpus: null } });
+    assert.deepEqual([noGres.wallSeconds, noGres.gpus, noGres.gpuSeconds], [60, 2, 120]);
   });
 
   it('sums by day and model', () => {

@@ -65,6 +65,23 @@ def test_callback_example_sigterm(tmp_path, tiny_model):
     assert not Path(job["output_dir"]).exists()
 
 
+def test_callback_example_sigusr2_checkpoints_and_trains_on(tmp_path, tiny_model):
+    data = write_jsonl(tmp_path / "some.jsonl", [conversation(i) for i in range(8)])
+    job = make_job(tmp_path, tiny_model, data, name="hfusr2",
+                   hyperparameters={"epochs": 20, "batchSize": 1, "checkpointEverySteps": 10_000})
+    run = start_example(tmp_path, job)
+    wait_for_event(run, lambda e: e["type"] == "step" and e["step"] >= 2)
+    run.proc.send_signal(signal.SIGUSR2)
+    wait(run)
+    assert run.returncode == 0, run.log()
+    total = run.of("start")[0]["total_steps"]
+    ckpts = [c for c in run.of("checkpoint") if c["step"] < total]
+    assert len(ckpts) == 1 and ckpts[0]["step"] >= 2, run.of("checkpoint")
+    assert (Path(ckpts[0]["path"]) / "adapter_model.safetensors").is_file()
+    done = run.of("done")[-1]
+    assert done["stopped"] is False and (Path(job["output_dir"]) / "adapter_model.safetensors").is_file()
+
+
 def test_merge_matches_base_plus_adapter(tmp_path, tiny_model, trained):
     import torch
     from peft import PeftModel

@@ -123,6 +123,26 @@ def test_sigusr1_checkpoints_and_exits(session_root, tiny_model, train_data):
     assert "received SIGUSR1" in run.stdout
 
 
+def test_sigusr2_checkpoints_and_trains_on(session_root, tiny_model, train_data):
+    """Slurm's time-limit warning (sbatch --signal=B:USR2@N): a checkpoint now, then training goes on
+    to the end; the checkpoint is one the next run can resume from (docs/slurm.md)."""
+    job = make_job(session_root, tiny_model, train_data, name="usr2",
+                   hyperparameters={"epochs": 3, "checkpointEverySteps": 1000, "debugStepDelay": 0.3})
+    run = start_trainer(session_root, job)
+    wait_for_event(run, lambda e: e["type"] == "step" and e["step"] >= 1)
+    run.proc.send_signal(signal.SIGUSR2)
+    wait(run)
+    assert run.returncode == 0, run.log()
+    ckpts = run.of("checkpoint")
+    assert len(ckpts) == 1, ckpts  # periodic checkpoints are off: this one is the warning's
+    total = run.of("start")[0]["total_steps"]
+    assert 1 <= ckpts[0]["step"] < total
+    assert Path(ckpts[0]["path"], "trainer_state.pt").is_file()
+    done = run.of("done")[-1]
+    assert done["stopped"] is False and done["step"] == total
+    assert "received SIGUSR2" in run.stdout
+
+
 def test_sigterm_during_setup_stops_cleanly(tmp_path, tiny_model, train_data):
     job = make_job(tmp_path, tiny_model, train_data, name="early")
     run = start_trainer(tmp_path, job)

@@ -16,7 +16,9 @@ is not written).
 Signals: SIGTERM or SIGUSR1 set ``control.should_save`` and
 ``control.should_training_stop`` at the end of the current step, so the Trainer
 saves a checkpoint and leaves ``train()``; ``done`` then says ``stopped: true``
-with the checkpoint as ``adapter_path``.
+with the checkpoint as ``adapter_path``. SIGUSR2 ("checkpoint now": Slurm's
+time-limit warning, docs/slurm.md) sets ``control.should_save`` only: a
+checkpoint at the end of the current step, and training goes on.
 
 If ``output_dir`` is given, the callback saves the final adapter there itself
 on a normal end (atomically: temporary folder, fsync, rename) before ``done``,
@@ -48,6 +50,7 @@ class LoraQueueCallback(TrainerCallback):
         self.run_id = run_id
         self.handle_signals = handle_signals
         self.stop_signal: Optional[str] = None
+        self.checkpoint_requested = False
         self.failed = False
         self.last_loss: Optional[float] = None
         self.last_checkpoint: Optional[str] = None
@@ -72,6 +75,11 @@ class LoraQueueCallback(TrainerCallback):
         if self.handle_signals and threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGUSR1):
                 signal.signal(sig, self._on_signal)
+            signal.signal(signal.SIGUSR2, self._on_checkpoint_signal)
+
+    def _on_checkpoint_signal(self, _signum, _frame) -> None:
+        self.checkpoint_requested = True
+        print("received SIGUSR2: will checkpoint after the current step and train on", flush=True)
 
     def request_stop(self, reason: str = "request") -> None:
         self.stop_signal = self.stop_signal or reason
@@ -89,6 +97,9 @@ class LoraQueueCallback(TrainerCallback):
         if self.stop_signal and not control.should_training_stop:
             control.should_save = True
             control.should_training_stop = True
+        elif self.checkpoint_requested:
+            self.checkpoint_requested = False
+            control.should_save = True
         return control
 
     def on_log(self, args, state, control, logs=None, **kwargs):

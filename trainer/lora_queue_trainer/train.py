@@ -7,7 +7,8 @@ Command lines (cwd is the queue root):
     python -m lora_queue_trainer.merge --base BASE --adapter ADAPTER --out OUT
 
 The job file, the events protocol, hyperparameters, checkpoint layout, signals
-(SIGTERM / SIGUSR1: finish the step, checkpoint, ``done`` stopped:true, exit 0)
+(SIGTERM / SIGUSR1: finish the step, checkpoint, ``done`` stopped:true, exit 0;
+SIGUSR2: checkpoint after the step and train on, Slurm's time-limit warning)
 and error kinds are described in docs/trainer.md.
 
 Exit codes: 0 done (also when stopped by a signal), 1 other, 2 config, 3 data,
@@ -61,6 +62,9 @@ class StopRequest:
 
     def __init__(self) -> None:
         self.signal_name: Optional[str] = None
+        # SIGUSR2, "checkpoint now": Slurm's warning before a job's time limit (docs/slurm.md).
+        # Not a stop: the run trains on, and resumes from this checkpoint if the limit ends it.
+        self.checkpoint_requested = False
 
     def __bool__(self) -> bool:
         return self.signal_name is not None
@@ -68,6 +72,11 @@ class StopRequest:
     def install(self) -> None:
         for sig in (signal.SIGTERM, signal.SIGUSR1):
             signal.signal(sig, self._handler)
+        signal.signal(signal.SIGUSR2, self._checkpoint_handler)
+
+    def _checkpoint_handler(self, _signum, _frame) -> None:
+        self.checkpoint_requested = True
+        print("received SIGUSR2: will checkpoint after the current step and train on", flush=True)
 
     def _handler(self, signum, _frame) -> None:
         self.request(signal.Signals(signum).name)
@@ -290,6 +299,7 @@ class Trainer:
         self.stop = stop
         self.dist = dist or Dist()
         self.stop_agreed = False  # with several processes: a stop request seen by any rank this step
+        self.checkpoint_agreed = False  # likewise for a checkpoint request (SIGUSR2)
         # Tokens processed by this run (not by the run it resumed from): the usage ledger's count.
         self.tokens_seen = 0
 
@@ -742,7 +752,8 @@ class Trainer:
             if p.grad is None:
                 p.grad = torch.zeros_like(p)
             grads.append(p.grad)
-        flags = torch.tensor([local_loss, 1.0 if failure else 0.0, 1.0 if self.stop else 0.0],
+        flags = torch.tensor([local_loss, 1.0 if failure else 0.0, 1.0 if self.stop else 0.0,
+                              1.0 if self.stop.checkpoint_requested else 0.0],
                              dtype=torch.float32, device=self.device)
         skip = os.environ.get("LORA_QUEUE_DEBUG_SKIP_GRAD_SYNC") == "1"  # test only: proves the replica check fails
         flat = torch.cat([flags] + ([] if skip else [g.reshape(-1).to(torch.float32) for g in grads]))
@@ -755,8 +766,9 @@ class Trainer:
         # Decided here, not from this process's own flag, which a signal may set between this
         # all-reduce and the end of the step on one rank and not on another.
         self.stop_agreed = flat[2].item() > 0
+        self.checkpoint_agreed = flat[3].item() > 0
         if not skip:
-            offset = 3
+            offset = 4
             for g in grads:
                 n = g.numel()
                 g.copy_(flat[offset:offset + n].view_as(g))
@@ -867,6 +879,14 @@ class Trainer:
             if self.step % hp.checkpointEverySteps == 0 and self.step < self.total_steps:
                 last_ckpt = self._save_checkpoint()
                 saved_at = self.step
+            # SIGUSR2 (Slurm's time-limit warning): a checkpoint now, and training goes on.
+            checkpoint_now = self.checkpoint_agreed if self.dist.enabled else self.stop.checkpoint_requested
+            if checkpoint_now:
+                self.stop.checkpoint_requested = False
+                if saved_at != self.step and self.step < self.total_steps:
+                    last_ckpt = self._save_checkpoint()
+                    saved_at = self.step
+                    self._say(f"checkpoint at step {self.step} on SIGUSR2; training goes on")
             # With several processes the stop flag was agreed on in this step's all-reduce, so every
             # rank leaves here after the same step.
             stop_now = self.stop_agreed if self.dist.enabled else bool(self.stop)

@@ -13,6 +13,7 @@ import { launcherOf, visibleDeviceCount } from './launcher';
 import { configSchema, type Config } from './schema';
 import { suggest } from '../dataset/suggest';
 import { isTemplatePath } from './templateChoice';
+import { executorProblems } from './executor';
 
 export type ConfigCode =
   | 'config-syntax'
@@ -23,6 +24,7 @@ export type ConfigCode =
   | 'config-trainer-command'
   | 'config-root'
   | 'config-thresholds'
+  | 'config-executor'
   | 'config-not-in-force';
 
 export interface ConfigDiagnostic {
@@ -113,6 +115,8 @@ export function checkConfigText(text: string, file: string, env: { pathEnv?: str
   }
 
   const config = parsed.data;
+  for (const p of executorProblems(config)) out.push({ ...rangeOf(p.path, 'value'), severity: p.severity, code: 'config-executor', message: p.message });
+  if (out.some((d) => d.severity === 'error')) return { diagnostics: out };
   if (env.filesystem === false) return { diagnostics: out, config };
   const dir = dirname(resolve(file));
 

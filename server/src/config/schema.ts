@@ -116,6 +116,17 @@ export const gpuSchema = z
   })
   .describe('GPU checks before each run (where nvidia-smi is on PATH): present, free memory, uncorrected ECC errors not rising.');
 
+export const executorSchema = z
+  .strictObject({
+    kind: z.enum(['local', 'slurm']).default('local').describe('"local": the trainer runs as a child process on this machine (the default). "slurm": each run is one Slurm job submitted with sbatch from this machine (a login node); the queue root must be on a filesystem the compute nodes share (docs/slurm.md).'),
+    partition: z.string().min(1).nullable().default(null).describe('Slurm only: the partition (sbatch --partition); null: the cluster\'s default partition.'),
+    account: z.string().min(1).nullable().default(null).describe('Slurm only: the account to charge (sbatch --account); null: the user\'s default account.'),
+    sbatchArgs: z.array(z.string().min(1)).default([]).describe('Slurm only: more sbatch options, passed as given, one per element (for example "--gres=gpu:4", "--time=04:00:00", "--cpus-per-task=16"). Options the engine sets itself (--output, --error, --job-name, --wrap, --chdir, --signal, --comment, --parsable, --export, --requeue, --array, --open-mode) are refused.'),
+    pollSeconds: z.number().min(0.2).max(600).default(5).describe('Slurm only: how often the engine asks Slurm (scontrol show job) for the job\'s state; the events file drives progress in between, and a done or error event asks at once.'),
+    warningSeconds: z.number().int().min(0).max(65535).default(120).describe('Slurm only: this long before the job\'s time limit Slurm sends SIGUSR2 to the trainer (sbatch --signal=B:USR2@N), which writes a checkpoint and trains on; a run that then reaches its time limit resumes from it (0: no warning).'),
+  })
+  .describe('Where trainings run: on this machine, or as Slurm jobs (docs/slurm.md).');
+
 export const logsSchema = z
   .strictObject({
     keepDays: z.number().int().min(1).default(14).describe('Engine logs (logs/engine-YYYYMMDD.log) older than this are deleted.'),
@@ -147,6 +158,7 @@ export const configSchema = z
     validation: validationSchema.prefault({}),
     disk: diskSchema.prefault({}),
     gpu: gpuSchema.prefault({}),
+    executor: executorSchema.prefault({}),
     logs: logsSchema.prefault({}),
   })
   .describe('LoRA Queue configuration (lora-queue.json at the workspace root).');

@@ -29,6 +29,8 @@ import { findProcessesByJob, isProcessAlive, killRun } from './proc';
 import { attemptsFromRuns, liveRunProcesses, markNotStarted, runsOnDisk } from './runRecords';
 import { loadState, peekState, saveState } from './state';
 import { logTail, RunHandle } from './supervisor';
+import { readSlurmRecord, SlurmRunHandle } from './slurm/handle';
+import { classifySlurmEnd } from './slurm/classify';
 import { ResidentTrainer } from './resident';
 import { currentAdapter, isFallbackNote, liveBase, readCurrent } from './current';
 import { readManifest, snapshotAfterSuccess, verifySnapshotsAtStart } from './snapshots';
@@ -88,7 +90,7 @@ export class Engine extends EventEmitter {
   private readonly configFile: string;
   private readonly store = new ConfigStore();
   private me: LockRecord | undefined;
-  private run: RunHandle | undefined;
+  private run: RunHandle | SlurmRunHandle | undefined;
   private readonly inbox: InboxWatcher;
   private timer: NodeJS.Timeout | undefined;
   private asyncWork: Promise<void> | undefined;
@@ -175,8 +177,10 @@ export class Engine extends EventEmitter {
     for (const w of this.watchers) w.close();
     this.watchers = [];
     await this.asyncWork;
+    // A Slurm command in flight (a stop's scancel from the CLI, an sbatch whose id must be recorded).
+    if (this.run instanceof SlurmRunHandle) await this.run.idle();
     if (this.role === 'owner' && this.me) {
-      if (this.run) this.log.info(`engine exits; trainer pid ${this.run.record.pid} (run ${this.run.record.runId}) keeps running and will be adopted by the next engine`);
+      if (this.run) this.log.info(`engine exits; ${this.runTarget(this.run)} (run ${this.run.record.runId}) keeps running and will be adopted by the next engine`);
       const merging = this.consolidator.leftRunning();
       if (merging) this.log.info(`engine exits; ${merging}`);
       this.save();
@@ -432,7 +436,11 @@ export class Engine extends EventEmitter {
     this.resident.recover();
 
     const cur = this.state.current;
-    if (cur) {
+    // slurm.json is written the moment sbatch answers; state.json may have been saved before that.
+    const onDisk = cur ? readSlurmRecord(dirname(cur.jobPath)) : undefined;
+    const slurmRec = cur?.slurm?.jobId ? cur.slurm : onDisk ?? cur?.slurm;
+    if (cur && slurmRec) this.adoptSlurm(cur, slurmRec, 'state.json');
+    else if (cur) {
       let found = cur.pid !== null && isProcessAlive(cur.pid, cur.startTime ?? undefined);
       if (!found) {
         // Saved before its pid was (a crash right after the spawn): look for it by its job file.
@@ -488,16 +496,29 @@ export class Engine extends EventEmitter {
     const live = liveRunProcesses(this.paths);
     const inProcessing = new Set(listDatasets(this.paths.processing));
     const unsettled = runs.filter((r) => !r.end).reverse(); // newest first
+    // A Slurm job of an unsettled run is followed by its id (slurm.json), whatever this machine's
+    // processes say; a job still PENDING has no events, and is not "never started".
+    const submitted = unsettled.find((r) => readSlurmRecord(r.runDir));
     const alive = unsettled.find((r) => live.get(r.runDir)?.length);
-    const chosen = alive ?? unsettled.find((r) => inProcessing.has(r.dataset) && (r.hasEvents || r.exited));
+    const chosen = submitted ?? alive ?? unsettled.find((r) => inProcessing.has(r.dataset) && (r.hasEvents || r.exited));
     for (const r of unsettled) {
-      if (r === chosen || r.hasEvents || r.exited || live.get(r.runDir)?.length) continue;
+      if (r === chosen || r.hasEvents || r.exited || live.get(r.runDir)?.length || readSlurmRecord(r.runDir)) continue;
       // Prepared but never started: only a newer run of its dataset, or none, follows.
       try { markNotStarted(r); } catch (e) { this.log.warn(`run ${r.runId}: cannot mark it as never started: ${(e as Error).message}`); }
       if (inProcessing.has(r.dataset)) this.log.warn(`run ${r.runId} (${r.dataset}) was prepared but never started; the dataset goes back to the head of the queue`);
     }
     if (stateLost) this.recountAttempts(runs);
     if (!chosen) return;
+    if (chosen === submitted) {
+      const meta = readMeta(this.paths.processing, submitted.dataset);
+      const record: RunRecord = {
+        runId: submitted.runId, dataset: submitted.dataset, attempt: (meta?.attempts ?? 0) + 1, jobPath: submitted.jobPath, eventsPath: submitted.eventsPath,
+        logPath: submitted.logPath, startedAt: submitted.startedAt, pid: null, startTime: null, action: null, oomKillsAtStart: null,
+      };
+      this.state = { ...this.state, current: record };
+      this.adoptSlurm(record, readSlurmRecord(submitted.runDir)!, 'runs/ (state.json did not name it)');
+      return;
+    }
     const proc = live.get(chosen.runDir)?.[0];
     const meta = readMeta(this.paths.processing, chosen.dataset);
     const record: RunRecord = {
@@ -694,12 +715,12 @@ export class Engine extends EventEmitter {
           run.killDeadline = performance.now() + this.config.trainer.stopGraceSeconds * 1000;
           run.signal('SIGTERM');
           this.change((s) => ({ ...s, current: run.record }));
-          return { ok: true, message: `SIGTERM sent to trainer pid ${run.record.pid}; SIGKILL to its group after ${this.config.trainer.stopGraceSeconds} s; the queue is paused until resume` };
+          return { ok: true, message: `SIGTERM sent to ${this.runTarget(run)}; ${run instanceof SlurmRunHandle ? 'the job is cancelled' : 'SIGKILL to its group'} after ${this.config.trainer.stopGraceSeconds} s; the queue is paused until resume` };
         }
         run.markAction('stop-after-step');
         run.signal('SIGUSR1');
         this.change((s) => ({ ...s, current: run.record }));
-        return { ok: true, message: `SIGUSR1 sent to trainer pid ${run.record.pid}: it stops after this step with a checkpoint; the queue is paused until resume` };
+        return { ok: true, message: `SIGUSR1 sent to ${this.runTarget(run)}: it stops after this step with a checkpoint; the queue is paused until resume` };
       }
       case 'pause':
         this.change((s) => withPause(s, { kind: 'request', reason: 'paused (resume to continue)' }));
@@ -760,18 +781,24 @@ export class Engine extends EventEmitter {
     const run = this.run;
     if (!run) return;
     const now = performance.now();
-    if (!run.poll(now)) {
+    const ended = run.poll(now);
+    // A Slurm job's id, state or reason changed (PENDING (Resources) → RUNNING): status and the views show it.
+    if (run instanceof SlurmRunHandle && run.changed) {
+      run.changed = false;
+      this.change((st) => ({ ...st, current: run.record }));
+    }
+    if (!ended) {
       const t = this.config.trainer;
       if (run.killDeadline !== undefined && now > run.killDeadline) {
         run.killDeadline = undefined;
         const killed = run.killAll();
-        this.log.warn(`trainer pid ${run.record.pid} did not stop within ${t.stopGraceSeconds} s of SIGTERM: SIGKILL to its process group and every process of the run (${killed.length}: ${killed.map((k) => k.pid).join(' ')})`);
+        this.log.warn(`${this.runTarget(run)} did not stop within ${t.stopGraceSeconds} s of SIGTERM: ${run instanceof SlurmRunHandle ? 'the job is cancelled (scancel)' : `SIGKILL to its process group and every process of the run (${killed.length}: ${killed.map((k) => k.pid).join(' ')})`}`);
         this.resident.kill(`run ${run.record.runId} did not stop within trainer.stopGraceSeconds`);
       } else if (run.record.action !== 'hang-kill' && run.silentSeconds(now) > t.hangTimeoutSeconds) {
         run.markAction('hang-kill');
         this.change((s) => ({ ...s, current: run.record }));
         const killed = run.killAll();
-        this.log.warn(`no event from trainer pid ${run.record.pid} for ${t.hangTimeoutSeconds} s: hung; SIGKILL to its process group and every process of the run (${killed.length}: ${killed.map((k) => k.pid).join(' ')})`);
+        this.log.warn(`no event from ${this.runTarget(run)} for ${t.hangTimeoutSeconds} s: hung; ${run instanceof SlurmRunHandle ? 'the job is cancelled (scancel)' : `SIGKILL to its process group and every process of the run (${killed.length}: ${killed.map((k) => k.pid).join(' ')})`}`);
         this.resident.kill(`run ${run.record.runId} hung`);
       }
       return;
@@ -789,7 +816,7 @@ export class Engine extends EventEmitter {
     }
   }
 
-  private finishRun(run: RunHandle): void {
+  private finishRun(run: RunHandle | SlurmRunHandle): void {
     const rec = run.record;
     // No process of a run outlives it: a launcher's worker left behind (its launcher crashed or was
     // killed, it runs in a session of its own) would hold GPU memory and fail the next run.
@@ -801,7 +828,7 @@ export class Engine extends EventEmitter {
     // Timed for the log: the gap between one trainer's exit and the next spawn (bench/engine).
     const t0 = performance.now();
     let snapshotMs = 0;
-    let c: Classification = classifyEnd({
+    const facts = {
       diskFull: this.diskFullEvidence(run),
       diskUnwritable: run.unwritableSeen ?? null,
       progress: run.progress,
@@ -811,7 +838,8 @@ export class Engine extends EventEmitter {
       hangTimeoutSeconds: this.config.trainer.hangTimeoutSeconds,
       logTail: logTail(rec.logPath, 30),
       ...(run.spawnError && { spawnError: run.spawnError }),
-    });
+    };
+    let c: Classification = run instanceof SlurmRunHandle ? classifySlurmEnd(run.end(), facts) : classifyEnd(facts);
     const now = new Date();
     const meta = readMeta(this.paths.processing, rec.dataset);
     const inProcessing = listDatasets(this.paths.processing).includes(rec.dataset);
@@ -853,7 +881,7 @@ export class Engine extends EventEmitter {
     writeFileSync(join(dirname(rec.jobPath), 'end.json'), JSON.stringify({ ...c, exit: run.exit ?? null, outcome: decision.outcome, at: now.toISOString() }, null, 2) + '\n');
     // The usage ledger: one durable line per run (a failed append is retried with the next run).
     this.ledger ??= new LedgerWriter(ledgerPath(this.paths.root));
-    for (const m of this.ledger.append(ledgerRecordFor({ record: rec, kind: c.kind, to: decision.outcome, now, exitObserved: run.exit != null, finalLoss: run.progress.done?.finalLoss ?? run.progress.loss, datasetExamples: meta?.examples ?? null, fallbackModel: this.config.baseModel ?? '' }))) this.log.error(m);
+    for (const m of this.ledger.append(ledgerRecordFor({ record: rec, kind: c.kind, to: decision.outcome, now, exitObserved: run.exit != null, allocation: rec.slurm?.elapsedSeconds != null ? { seconds: rec.slurm.elapsedSeconds, gpus: rec.slurm.gpus ?? null } : null, finalLoss: run.progress.done?.finalLoss ?? run.progress.loss, datasetExamples: meta?.examples ?? null, fallbackModel: this.config.baseModel ?? '' }))) this.log.error(m);
     this.run = undefined;
     this.change(() => settled.state);
     if (settled.snapshotMade) this.consolidator.snapshotMade();
@@ -866,7 +894,7 @@ export class Engine extends EventEmitter {
    * log) since the run started, or free space under disk.minFreeGiB (at least 1 MiB) now. A trainer
    * on a full disk often cannot say so itself: its trainer.log and exit.json are on that disk.
    */
-  private diskFullEvidence(run: RunHandle): string | null {
+  private diskFullEvidence(run: RunHandle | SlurmRunHandle): string | null {
     if (run.diskFullSeen) return run.diskFullSeen;
     const lw = this.log.lastWriteError;
     if (lw && (lw.code === 'ENOSPC' || lw.code === 'EDQUOT') && lw.at >= Date.parse(run.record.startedAt)) return `the engine's log could not be written: ${lw.message}`;
@@ -876,6 +904,27 @@ export class Engine extends EventEmitter {
       if (free < min) return `${(free / 2 ** 20).toFixed(1)} MiB free on the queue root at the end of the run, under ${(min / 2 ** 20).toFixed(1)} MiB`;
     } catch { /* unknown */ }
     return null;
+  }
+
+  /** "trainer pid N" or "Slurm job N", for the log and command answers. */
+  private runTarget(run: RunHandle | SlurmRunHandle): string {
+    if (run instanceof SlurmRunHandle) return run.record.slurm.jobId ? `Slurm job ${run.record.slurm.jobId}` : `Slurm job ${run.record.slurm.jobName} (being submitted)`;
+    return `trainer pid ${run.record.pid ?? '?'}`;
+  }
+
+  /** executor.kind "slurm": the run becomes one job (slurm/handle.ts); sbatch answers asynchronously. */
+  private submitSlurm(record: RunRecord, argv: string[], env: NodeJS.ProcessEnv): SlurmRunHandle {
+    return SlurmRunHandle.submit(record, argv, this.paths.root, env, this.config.executor, this.log);
+  }
+
+  /** Follows the Slurm job of a run an earlier engine submitted: by its id, never a second submission. */
+  private adoptSlurm(rec: RunRecord, info: NonNullable<RunRecord['slurm']>, from: string): void {
+    const e = this.config.executor;
+    this.run = SlurmRunHandle.adopt(rec, info, e, { ...process.env, ...this.config.trainer.env }, this.paths.root, this.log);
+    this.run.onExit = () => this.kick(0);
+    if (rec.action === 'stop-now') this.run.killDeadline = performance.now() + this.config.trainer.stopGraceSeconds * 1000;
+    this.state = { ...this.state, current: this.run.record };
+    this.log.info(`adopted Slurm job ${info.jobId ?? `named ${info.jobName} (its id was not recorded: looked up by name)`} of run ${rec.runId} (${rec.dataset}) from ${from}, at step ${this.run.progress.step ?? 0}${e.kind !== 'slurm' ? '; executor.kind is no longer "slurm": this job is followed to its end, new runs start locally' : ''}`);
   }
 
   private maybeStartRun(): void {
@@ -899,7 +948,8 @@ export class Engine extends EventEmitter {
     if (held) { this.change((s) => withPauseStep(s, held)); return; }
     // Never two trainers for one root: a live process of a run this engine does not know of
     // (state.json was lost or replaced while it ran) is adopted instead (one pass over /proc, a few ms).
-    const stray = liveRunProcesses(this.paths);
+    // (A Slurm job's processes are on the compute nodes, Slurm's to follow.)
+    const stray = this.config.executor.kind === 'local' ? liveRunProcesses(this.paths) : new Map();
     if (stray.size) {
       this.log.error(`process(es) of ${[...stray.keys()].map((d) => `runs/${basename(d)}`).join(', ')} alive (pids ${[...stray.values()].flat().map((x) => x.pid).join(' ')}) although state.json names no run: not starting ${next.name}`);
       this.recoverRunFromDisk(false);
@@ -971,13 +1021,21 @@ export class Engine extends EventEmitter {
     const exe = resolveTrainerExecutable(c.trainer.command[0]!, c, dirname(this.configFile), process.env['PATH'] ?? '');
     const trainerArgv = [exe.ok ? exe.path : c.trainer.command[0]!, ...c.trainer.command.slice(1)];
     const env = { ...process.env, ...c.trainer.env };
-    // trainer.resident: the exit recorder hands the job to the loaded trainer instead of starting one.
-    const resident = this.resident.argsForRun({ config: c, trainerArgv, env, baseModel: job.base_model });
-    const argv = [...(resident ?? trainerArgv), '--job', jobPath];
-    this.run = RunHandle.spawn(record, argv, this.paths.root, env);
+    let argv: string[];
+    if (c.executor.kind === 'slurm') {
+      // A resident trainer is a process on this machine: a Slurm job always starts its own (docs/slurm.md).
+      this.resident.release('executor.kind is "slurm": each run is a Slurm job');
+      argv = [...trainerArgv, '--job', jobPath];
+      this.run = this.submitSlurm(record, argv, env);
+    } else {
+      // trainer.resident: the exit recorder hands the job to the loaded trainer instead of starting one.
+      const resident = this.resident.argsForRun({ config: c, trainerArgv, env, baseModel: job.base_model });
+      argv = [...(resident ?? trainerArgv), '--job', jobPath];
+      this.run = RunHandle.spawn(record, argv, this.paths.root, env);
+    }
     // Its end is settled (and the next run started) at once, not at the next tick.
     this.run.onExit = () => this.kick(0);
     this.change((s) => ({ ...s, current: record }));
-    this.log.info(`run ${runId}: ${name} (attempt ${record.attempt}${job.resume_from ? `, resuming from ${job.resume_from}` : ''}) started as pid ${record.pid ?? '?'}: ${argv.join(' ')} [picked from ${entries.length} queued in ${(picked - t0).toFixed(1)} ms, prepared and spawned in ${(performance.now() - picked).toFixed(1)} ms]`);
+    this.log.info(`run ${runId}: ${name} (attempt ${record.attempt}${job.resume_from ? `, resuming from ${job.resume_from}` : ''}) started as ${this.runTarget(this.run)}: ${argv.join(' ')} [picked from ${entries.length} queued in ${(picked - t0).toFixed(1)} ms, prepared and spawned in ${(performance.now() - picked).toFixed(1)} ms]`);
   }
 }

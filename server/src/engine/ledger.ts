@@ -88,6 +88,11 @@ export interface RunFacts {
   readonly datasetExamples: number | null;
   /** The configured base model, used when job.json cannot be read. */
   readonly fallbackModel: string;
+  /**
+   * A Slurm job's own figures: the seconds it ran (not counting its wait in the queue) and the GPUs
+   * of its allocation (AllocTRES gres/gpu; null where Slurm does not say: world size then).
+   */
+  readonly allocation?: { readonly seconds: number; readonly gpus: number | null } | null;
 }
 
 /** The ledger line for a finished run, from its record, job.json and events. */
@@ -107,7 +112,7 @@ export function ledgerRecordFor(f: RunFacts): LedgerRecord {
   // Ended unobserved: its last event is the best end time we have.
   const lastEvent = num(events[events.length - 1]?.time);
   const endMs = f.exitObserved || lastEvent === null ? f.now.getTime() : Math.max(startMs, lastEvent * 1000);
-  const wallSeconds = Number.isFinite(startMs) ? Math.max(0, (endMs - startMs) / 1000) : 0;
+  const wallSeconds = f.allocation ? f.allocation.seconds : Number.isFinite(startMs) ? Math.max(0, (endMs - startMs) / 1000) : 0;
   let gpus = 1;
   if (start) {
     const device = typeof start['device'] === 'string' ? start['device'].toLowerCase() : '';
@@ -115,6 +120,7 @@ export function ledgerRecordFor(f: RunFacts): LedgerRecord {
     if (device.startsWith('cpu')) gpus = 0;
     else if (ws !== null && ws >= 1) gpus = Math.round(ws);
   }
+  if (f.allocation?.gpus != null) gpus = f.allocation.gpus;
   const examples = num(start?.['train_examples']) ?? num(start?.['examples']) ?? f.datasetExamples;
   let tokens: number | null = null;
   for (const k of ['tokens', 'total_tokens', 'train_tokens', 'trained_tokens', 'num_tokens']) {

@@ -235,6 +235,9 @@ export class ResourceGate {
     if (disk) return { problem: disk, transient: true };
     const probe = writeProbe(e.root);
     if (probe) return { problem: probe, transient: true };
+    // With Slurm the job runs on a compute node: the login node's GPUs say nothing about it, and
+    // the trainer reports gpu_unavailable from inside the job (docs/slurm.md).
+    if (e.config.executor.kind === 'slurm') return { transient: true };
     const env = e.env;
     const v = judgeGpus(queryNvidiaSmi(env, e.config.gpu.queryTimeoutSeconds * 1000), { minFreeMiB: e.config.gpu.minFreeMiB, previousEcc: this.ecc, visible: visibleIndices(env['CUDA_VISIBLE_DEVICES']) });
     // The new counts become the baseline: after a person resumes, only a further rise pauses again.

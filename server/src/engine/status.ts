@@ -17,7 +17,17 @@ import { currentSnapshotStatus, listSnapshots, type CurrentSnapshotStatus, type 
 import { orderQueue } from './transitions';
 import { modelDir, readModelManifest } from './models';
 import { readResidentStatus, type ResidentStatus } from './resident';
-import type { ConsolidationOutcome, ConsolidationRecord, EndKind, EngineState, RunSummary } from './types';
+import type { ConsolidationOutcome, ConsolidationRecord, EndKind, EngineState, RunRecord, RunSummary } from './types';
+import { isWaitingState } from './slurm/parse';
+
+/** A run's Slurm job that is not training yet. */
+export interface SlurmWaiting {
+  scheduler: 'slurm';
+  jobId: string | null;
+  /** PENDING (and Slurm's other waiting states), or SUBMITTING / SUBMITTED before Slurm's first answer. */
+  state: string;
+  reason: string | null;
+}
 
 export interface QueueStatus {
   root: string;
@@ -41,6 +51,10 @@ export interface QueueStatus {
     etaSeconds: number | null;
     lastCheckpoint: string | null;
     stopping: string | null;
+    /** executor "slurm": the run's job as Slurm last described it (id, state, reason, nodes); null for a local run. */
+    slurm: { jobId: string | null; state: string | null; reason: string | null; nodes: string | null } | null;
+    /** While the job waits in Slurm's queue (PENDING, or not yet submitted): what it waits for; null when it trains. */
+    waiting: SlurmWaiting | null;
   } | null;
   queue: { name: string; priority: number; attempts: number; added: string; examples: number; size: number; notBefore: string | null; resumeFrom: string | null }[];
   /**
@@ -95,6 +109,8 @@ function statusOf(p: RootPaths, pointer: CurrentPointer | undefined, snapshots: 
       runId: cur.runId, dataset: cur.dataset, attempt: cur.attempt, pid: cur.pid, startedAt: cur.startedAt,
       step: progress.step, totalSteps: progress.totalSteps, loss: progress.loss, evalLoss: progress.evalLoss, etaSeconds: etaSeconds(progress),
       lastCheckpoint: progress.lastCheckpoint, stopping: cur.action,
+      slurm: cur.slurm ? { jobId: cur.slurm.jobId, state: cur.slurm.state, reason: cur.slurm.reason, nodes: cur.slurm.nodes ?? null } : null,
+      waiting: slurmWaiting(cur.slurm, progress.events),
     };
   }
   const failed = listDatasets(p.failed).map((name) => {
@@ -138,6 +154,18 @@ function statusOf(p: RootPaths, pointer: CurrentPointer | undefined, snapshots: 
     lastConsolidation: state?.consolidations?.at(-1) ?? null,
     resident: readResidentStatus(p.root),
   };
+}
+
+/** A Slurm job that has not started training: submitting, or held by Slurm (PENDING and the like), with its reason. */
+function slurmWaiting(s: RunRecord['slurm'], events: number): SlurmWaiting | null {
+  if (!s) return null;
+  if (s.state === null) return events ? null : { scheduler: 'slurm', jobId: s.jobId, state: s.jobId ? 'SUBMITTED' : 'SUBMITTING', reason: null };
+  return isWaitingState(s.state) ? { scheduler: 'slurm', jobId: s.jobId, state: s.state, reason: s.reason } : null;
+}
+
+/** "Slurm job 12 PENDING (Resources)". */
+export function describeWaiting(w: SlurmWaiting): string {
+  return `Slurm job ${w.jobId ?? '(being submitted)'} ${w.state}${w.reason ? ` (${w.reason})` : ''}`;
 }
 
 function rootProblem(root: string): string | null {
@@ -195,7 +223,8 @@ export function formatStatus(s: QueueStatus): string[] {
     if (c.loss !== null) parts.push(`loss ${c.loss.toFixed(4)}`);
     if (c.etaSeconds !== null) parts.push(`ETA ${duration(c.etaSeconds)}`);
     if (c.stopping) parts.push(`stopping (${c.stopping})`);
-    out.push(`training: ${c.dataset} — run ${c.runId}, attempt ${c.attempt}, pid ${c.pid ?? '?'}: ${parts.join(', ')}`);
+    if (c.waiting) out.push(`waiting: ${c.dataset} — run ${c.runId}, attempt ${c.attempt}: ${describeWaiting(c.waiting)}${c.stopping ? `, stopping (${c.stopping})` : ''}`);
+    else out.push(`training: ${c.dataset} — run ${c.runId}, attempt ${c.attempt}, ${c.slurm ? `Slurm job ${c.slurm.jobId ?? '?'}${c.slurm.nodes ? ` on ${c.slurm.nodes}` : ''}` : `pid ${c.pid ?? '?'}`}: ${parts.join(', ')}`);
   } else out.push('training: nothing');
   out.push(residentLine(s.resident));
   out.push(`queued: ${s.queue.length}`);

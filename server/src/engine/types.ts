@@ -73,6 +73,24 @@ export interface RunRecord {
   action: EngineAction | null;
   /** The memory cgroup's oom_kill counter when it started. */
   oomKillsAtStart: number | null;
+  /** With executor.kind "slurm": the run's job (also in runs/<id>/slurm.json). */
+  slurm?: SlurmRunInfo;
+}
+
+/** A run's Slurm job: its name (lq-<run id>, set before the submission), its id once sbatch said it, what Slurm said last. */
+export interface SlurmRunInfo {
+  jobName: string;
+  jobId: string | null;
+  /** PENDING, RUNNING…; null before the first answer. */
+  state: string | null;
+  /** Why Slurm holds it (Resources, Priority…) while it waits; null otherwise. */
+  reason: string | null;
+  submittedAt: string | null;
+  nodes?: string | null;
+  /** At the end: the batch script's exit code, seconds it ran, GPUs allocated (null where Slurm does not say). */
+  exitCode?: number | null;
+  elapsedSeconds?: number | null;
+  gpus?: number | null;
 }
 
 export interface RunSummary {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { RunView, SnapshotView } from '../../../common/protocol';
 import type { RootPaths } from '../engine/paths';
 import { listSnapshots, type SnapshotEntry } from '../engine/snapshots';
-import type { QueueStatus } from '../engine/status';
+import { describeWaiting, type QueueStatus } from '../engine/status';
 
 /** A run id from state.json names a folder under runs/: it must stay there. */
 const SAFE_ID = /^(?!\.{1,2}$)[A-Za-z0-9._-]+$/;
@@ -27,7 +27,7 @@ export class ViewReader {
     const c = status.current;
     if (c && SAFE_ID.test(c.runId)) {
       out.push({
-        ...this.files(c.runId), runId: c.runId, dataset: c.dataset, attempt: c.attempt, state: 'running', outcome: null, stopping: c.stopping, message: null,
+        ...this.files(c.runId), runId: c.runId, dataset: c.dataset, attempt: c.attempt, state: 'running', outcome: null, stopping: c.stopping, message: c.waiting ? `waiting: ${describeWaiting(c.waiting)}` : null,
         step: c.step, totalSteps: c.totalSteps, loss: c.loss, startedAt: c.startedAt, endedAt: null,
         warm: readStart(join(this.paths.runs, c.runId, 'events.jsonl')).warm,
       });
