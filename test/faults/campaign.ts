@@ -60,6 +60,8 @@ class Campaign {
   readonly rows = new Map<string, Row>();
   daemon: Daemon | undefined;
   private counter = 0;
+  // Blank files differ in length: the inventory knows a dataset by its content's hash, so two equal ones would read as one in two places.
+  private blanks = 0;
   private readonly twoTrainers: string[] = [];
   /** Datasets that were in done/ when the current snapshot was damaged: each may train to success once more per such fault. */
   readonly retrainAllowed = new Map<string, number>();
@@ -146,7 +148,7 @@ class Campaign {
       case 0: this.put(`..dotdot${n}.jsonl`, GOOD(`dd${n}`), false); made.push('..dotdot'); break;
       case 1: this.put(`we\nird\t${n}.jsonl`, GOOD(`nl${n}`), true); made.push('newline/tab name'); break;
       case 2: this.put(`${'L'.repeat(240)}${n}.jsonl`, GOOD(`long${n}`), true); made.push('250-byte name'); break;
-      case 3: this.put(`empty${n}.jsonl`, `${' '.repeat(n % 7)}`, true); made.push('empty/blank file'); break;
+      case 3: this.put(`empty${n}.jsonl`, ' '.repeat(this.blanks++), true); made.push('empty/blank file'); break;
       case 4: this.put(`bin${n}.jsonl`, Buffer.from([0, 255, 254, 10, 0, 1, n % 256]), true); made.push('binary with NUL'); break;
       case 5: this.put(`bad${n}.jsonl`, `{"messages":[{"role":"user","content":"x${n}"},{"role":"asistant","content":"y"}]}\n{oops\n`, true); made.push('invalid JSON lines'); break;
       case 6: {
