@@ -20,14 +20,14 @@ const missing = !existsSync(PYTHON) ? 'no .venv: run bash scripts/setup-python.s
   : false;
 after(removeTempDirs);
 
-function workspace(command: string[] = [PYTHON, '-m', 'lora_queue_trainer'], env: Record<string, string> = {}): Workspace {
+function workspace(command: string[] = [PYTHON, '-m', 'lora_queue_trainer'], env: Record<string, string> = {}, epochs = 2): Workspace {
   const dir = tempDir('lq-real-');
   const config = {
     baseModel: MODEL, maxSeqLength: 64,
     trainer: { command, hangTimeoutSeconds: 300, stopGraceSeconds: 60, env },
     queue: { maxAttempts: 1, intakeStableSeconds: 0 },
     lora: { rank: 4, alpha: 8, dropout: 0 },
-    training: { epochs: 2, batchSize: 1, gradientAccumulation: 1, learningRate: 0.002, warmupSteps: 0, checkpointEverySteps: 4, bf16: false },
+    training: { epochs, batchSize: 1, gradientAccumulation: 1, learningRate: 0.002, warmupSteps: 0, checkpointEverySteps: 4, bf16: false },
     disk: { minFreeGiB: 0, resumeFreeGiB: 0, minFreeInodes: 0 },
   };
   mkdirSync(dir, { recursive: true });
@@ -83,7 +83,9 @@ describe('the engine with the real trainer on the tiny model', { skip: missing }
 
   it('under torchrun with 2 processes: stop --now checkpoints every rank at one step, resume on 2 ends in done/ with a snapshot, no process left', { timeout: 600_000 }, async () => {
     // The launcher as trainer.command, as docs/trainer.md shows it; one thread per process on this 2-core machine.
-    const ws = workspace([PYTHON, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2', '-m', 'lora_queue_trainer'], { OMP_NUM_THREADS: '1' });
+    // 8 epochs: the 2-process run must still be training when the stop (a CLI process) arrives; 2 epochs of
+    // these steps could end first on a quiet machine.
+    const ws = workspace([PYTHON, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2', '-m', 'lora_queue_trainer'], { OMP_NUM_THREADS: '1' }, 8);
     const d = startDaemon(ws);
     try {
       const lines = Array.from({ length: 12 }, (_, i) => JSON.stringify({ messages: [{ role: 'user', content: `What is ${i} plus 4?` }, { role: 'assistant', content: `${i} plus 4 is ${i + 4}.` }] }));
@@ -97,8 +99,8 @@ describe('the engine with the real trainer on the tiny model', { skip: missing }
       const start = ev.filter((e) => e.type === 'start');
       assert.equal(start.length, 1);
       assert.equal(start[0]!['world_size'], 2);
-      // 12 examples, batch 1 on each of 2 processes, 2 epochs: 12 optimizer steps.
-      assert.equal(start[0]!['total_steps'], 12);
+      // 12 examples, batch 1 on each of 2 processes, 8 epochs: 48 optimizer steps.
+      assert.equal(start[0]!['total_steps'], 48);
       const done = ev.filter((e) => e.type === 'done');
       assert.equal(done.length, 1);
       assert.equal(done[0]!['stopped'], true);
@@ -112,7 +114,7 @@ describe('the engine with the real trainer on the tiny model', { skip: missing }
       await waitFor('the second run to be settled', () => state(ws).history.length === 2 && !state(ws).current, 300_000, d.output);
       const second = runDirs(ws).find((x) => x !== first)!;
       const steps = events(ws, second).filter((e) => e.type === 'step').map((e) => e['step'] as number);
-      assert.deepEqual(steps, Array.from({ length: 12 - (ck[0]!['step'] as number) }, (_, i) => (ck[0]!['step'] as number) + 1 + i));
+      assert.deepEqual(steps, Array.from({ length: 48 - (ck[0]!['step'] as number) }, (_, i) => (ck[0]!['step'] as number) + 1 + i));
       assert.equal(state(ws).history[1]!.kind, 'success');
       assert.deepEqual(datasets(ws, 'done'), ['plus.jsonl']);
       const report = checkAdapter(join(ws.root, 'snapshots', second), MODEL);

@@ -29,6 +29,7 @@ import { findProcessesByJob, isProcessAlive, killRun } from './proc';
 import { attemptsFromRuns, liveRunProcesses, markNotStarted, runsOnDisk } from './runRecords';
 import { loadState, peekState, saveState } from './state';
 import { logTail, RunHandle } from './supervisor';
+import type { TrainerRun } from './trainerRun';
 import { readSlurmRecord, SlurmRunHandle } from './slurm/handle';
 import { classifySlurmEnd } from './slurm/classify';
 import { ResidentTrainer } from './resident';
@@ -90,7 +91,7 @@ export class Engine extends EventEmitter {
   private readonly configFile: string;
   private readonly store = new ConfigStore();
   private me: LockRecord | undefined;
-  private run: RunHandle | SlurmRunHandle | undefined;
+  private run: TrainerRun | undefined;
   private readonly inbox: InboxWatcher;
   private timer: NodeJS.Timeout | undefined;
   private asyncWork: Promise<void> | undefined;
@@ -816,7 +817,7 @@ export class Engine extends EventEmitter {
     }
   }
 
-  private finishRun(run: RunHandle | SlurmRunHandle): void {
+  private finishRun(run: TrainerRun): void {
     const rec = run.record;
     // No process of a run outlives it: a launcher's worker left behind (its launcher crashed or was
     // killed, it runs in a session of its own) would hold GPU memory and fail the next run.
@@ -894,7 +895,7 @@ export class Engine extends EventEmitter {
    * log) since the run started, or free space under disk.minFreeGiB (at least 1 MiB) now. A trainer
    * on a full disk often cannot say so itself: its trainer.log and exit.json are on that disk.
    */
-  private diskFullEvidence(run: RunHandle | SlurmRunHandle): string | null {
+  private diskFullEvidence(run: TrainerRun): string | null {
     if (run.diskFullSeen) return run.diskFullSeen;
     const lw = this.log.lastWriteError;
     if (lw && (lw.code === 'ENOSPC' || lw.code === 'EDQUOT') && lw.at >= Date.parse(run.record.startedAt)) return `the engine's log could not be written: ${lw.message}`;
@@ -907,7 +908,7 @@ export class Engine extends EventEmitter {
   }
 
   /** "trainer pid N" or "Slurm job N", for the log and command answers. */
-  private runTarget(run: RunHandle | SlurmRunHandle): string {
+  private runTarget(run: TrainerRun): string {
     if (run instanceof SlurmRunHandle) return run.record.slurm.jobId ? `Slurm job ${run.record.slurm.jobId}` : `Slurm job ${run.record.slurm.jobName} (being submitted)`;
     return `trainer pid ${run.record.pid ?? '?'}`;
   }

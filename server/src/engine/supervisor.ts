@@ -18,36 +18,18 @@ import { closeSync, openSync, readSync, fstatSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { spawnDetached } from './detached';
 import { performance } from 'node:perf_hooks';
-import { applyEvents, emptyProgress, EventTail, type Progress } from './events';
+import { applyEvents } from './events';
 import { exitRecordPath, readExitRecord } from './exitRecord';
 import { childrenOf, isProcessAlive, killRun, oomCounterFile, oomKillCount, processesOfRun, processStartTime, readOomKills, RUN_MARK, type ProcId } from './proc';
-import type { EngineAction, RunRecord } from './types';
+import { TrainerRun, type ExitInfo } from './trainerRun';
+import type { RunRecord } from './types';
 
 /** The exit recorder sits beside this module: dist/exitRecorder.js in the bundles, exitRecorder.js in out/. */
 const RECORDER = join(__dirname, 'exitRecorder.js');
 
-export interface ExitInfo {
-  readonly code: number | null;
-  readonly signal: string | null;
-}
+export type { ExitInfo };
 
-export class RunHandle {
-  readonly tail: EventTail;
-  readonly progress: Progress = emptyProgress();
-  /** Monotonic ms of the last event (or of the start/adoption). */
-  lastActivity = performance.now();
-  /** undefined while running; null when it ended unobserved (adopted). */
-  exit: ExitInfo | null | undefined = undefined;
-  spawnError: string | undefined;
-  /** Monotonic ms after which the group gets SIGKILL (set by a stop now). */
-  killDeadline: number | undefined;
-  /** The first ENOSPC/EDQUOT of the engine's own writes while this run trained (evidence for disk_full). */
-  diskFullSeen: string | undefined;
-  /** The first EROFS/EACCES/EPERM of the engine's own writes while this run trained (evidence for disk_unwritable). */
-  unwritableSeen: string | undefined;
-  /** Called once when a spawned trainer exits (or fails to spawn), so the engine need not wait for its next tick. */
-  onExit: (() => void) | undefined;
-
+export class RunHandle extends TrainerRun {
   /**
    * The oom_kill counters of the memory cgroups the run's processes were seen in, with the count
    * when first seen. A trainer command may put itself in a memory-limited cgroup of its own
@@ -57,8 +39,8 @@ export class RunHandle {
   private readonly oomWatch = new Map<string, number>();
   private lastOomScan = -Infinity;
 
-  private constructor(readonly record: RunRecord, readonly adopted: boolean) {
-    this.tail = new EventTail(record.eventsPath);
+  private constructor(record: RunRecord, adopted: boolean) {
+    super(record, adopted);
   }
 
   /** Starts the trainer through the exit recorder (exitRecorder.ts), detached (detached.ts), output to trainer.log. */
@@ -127,11 +109,7 @@ export class RunHandle {
   /** Reads new events; returns true when the run has ended (all its events read). */
   poll(now: number = performance.now()): boolean {
     if (this.exit === undefined) this.watchOomCounters(now);
-    const events = this.tail.read();
-    if (events.length) {
-      applyEvents(this.progress, events);
-      this.lastActivity = now;
-    }
+    this.readEvents(now);
     if (this.exit === undefined && this.adopted && !this.alive()) this.exit = this.recordedExit();
     if (this.exit !== undefined) {
       // The trainer may have written its last events just before exiting.
@@ -153,11 +131,6 @@ export class RunHandle {
     const { pid, startTime } = this.record;
     if (pid === null) return false;
     return isProcessAlive(pid, startTime ?? undefined);
-  }
-
-  /** Seconds since the last event (monotonic). */
-  silentSeconds(now: number = performance.now()): number {
-    return (now - this.lastActivity) / 1000;
   }
 
   /** A graceful signal to the trainer command's process (a launcher forwards it); killAll is for SIGKILL. */
@@ -187,10 +160,6 @@ export class RunHandle {
     // The recorded pid is used for descent only while it is still the same process.
     const rootPid = pid !== null && isProcessAlive(pid, startTime ?? undefined) ? pid : null;
     return { runDir: dirname(jobPath), jobPath, rootPid };
-  }
-
-  markAction(a: EngineAction): void {
-    this.record.action = a;
   }
 
   /**

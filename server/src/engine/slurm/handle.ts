@@ -15,10 +15,10 @@ import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Config } from '../../config/schema';
 import { readJsonQuiet, writeJsonAtomic } from '../atomic';
-import { applyEvents, emptyProgress, EventTail, type Progress } from '../events';
+import { applyEvents } from '../events';
 import type { ProcId } from '../proc';
-import type { ExitInfo } from '../supervisor';
-import type { EngineAction, RunRecord, SlurmRunInfo } from '../types';
+import { TrainerRun, type ExitInfo } from '../trainerRun';
+import type { RunRecord, SlurmRunInfo } from '../types';
 import { accounting, cancel, findByName, showJob, submit, type SlurmEnv } from './commands';
 import { isEndedState, isWaitingState, type SlurmJob } from './parse';
 
@@ -92,17 +92,8 @@ export interface SlurmEnd {
 
 type Log = { info(m: string): void; warn(m: string): void; error(m: string): void };
 
-export class SlurmRunHandle {
+export class SlurmRunHandle extends TrainerRun<RunRecord & { slurm: SlurmRunInfo }> {
   readonly kind = 'slurm' as const;
-  readonly tail: EventTail;
-  readonly progress: Progress = emptyProgress();
-  lastActivity = performance.now();
-  exit: ExitInfo | null | undefined = undefined;
-  spawnError: string | undefined;
-  killDeadline: number | undefined;
-  diskFullSeen: string | undefined;
-  unwritableSeen: string | undefined;
-  onExit: (() => void) | undefined;
   /** The state or reason changed since the engine last saved the record (it saves state.json then). */
   changed = false;
 
@@ -119,8 +110,8 @@ export class SlurmRunHandle {
   /** A stop asked while the job waited: cancelled again if a later answer still shows it waiting. */
   private stopWhileWaiting = false;
 
-  private constructor(readonly record: RunRecord & { slurm: SlurmRunInfo }, readonly adopted: boolean, private readonly sx: SlurmEnv, private readonly pollMs: number, private readonly log: Log) {
-    this.tail = new EventTail(record.eventsPath);
+  private constructor(record: RunRecord & { slurm: SlurmRunInfo }, adopted: boolean, private readonly sx: SlurmEnv, private readonly pollMs: number, private readonly log: Log) {
+    super(record, adopted);
   }
 
   private get runDir(): string {
@@ -201,13 +192,8 @@ export class SlurmRunHandle {
 
   /** Reads new events and, when due, Slurm's word on the job; true once the job has ended (all its events read). */
   poll(now: number = performance.now()): boolean {
-    const events = this.tail.read();
-    if (events.length) {
-      applyEvents(this.progress, events);
-      this.lastActivity = now;
-      // The trainer says it is done: ask Slurm now, not at the next pollSeconds.
-      if (this.progress.done || this.progress.error) this.nextQueryAt = Math.min(this.nextQueryAt, now);
-    }
+    // The trainer says it is done: ask Slurm now, not at the next pollSeconds.
+    if (this.readEvents(now) && (this.progress.done || this.progress.error)) this.nextQueryAt = Math.min(this.nextQueryAt, now);
     if (this.exit === undefined && !this.inFlight && now >= this.nextQueryAt) {
       this.inFlight = true;
       void this.query().finally(() => {
@@ -285,10 +271,6 @@ export class SlurmRunHandle {
     return this.exit === undefined;
   }
 
-  silentSeconds(now: number = performance.now()): number {
-    return (now - this.lastActivity) / 1000;
-  }
-
   private sendCancel(what: 'all' | 'TERM' | 'USR1'): void {
     const id = this.record.slurm.jobId;
     if (id === null) {
@@ -339,10 +321,6 @@ export class SlurmRunHandle {
   /** The job's processes run on the compute nodes, Slurm's to end: none the engine tracks. */
   processes(): ProcId[] {
     return [];
-  }
-
-  markAction(a: EngineAction): void {
-    this.record.action = a;
   }
 
   /** Slurm says OUT_OF_MEMORY itself; no cgroup of the engine's counts for a job. */
