@@ -96,7 +96,8 @@ describe('the engine in the language server', () => {
     assert.ok(m.ok, m.message);
     const models = (): string[] => {
       try {
-        return readdirSync(join(ws.root, 'models')).filter((n) => existsSync(join(ws.root, 'models', n, 'manifest.json')));
+        // A published model, not models/<id>.tmp while the merge writes it (it gets its manifest before the rename).
+        return readdirSync(join(ws.root, 'models')).filter((n) => !n.endsWith('.tmp') && existsSync(join(ws.root, 'models', n, 'manifest.json')));
       } catch {
         return [];
       }
