@@ -20,6 +20,7 @@ import { cpus, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { summary } from './stats.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const { values: opt } = parseArgs({
@@ -44,14 +45,6 @@ if (!existsSync(join(ROOT, 'dist', 'cli.js'))) {
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const uptime = () => spawnSync('uptime', { encoding: 'utf8' }).stdout.trim();
 
-function quantile(xs, q) {
-  const s = [...xs].sort((a, b) => a - b);
-  if (!s.length) return null;
-  const pos = (s.length - 1) * q;
-  const lo = Math.floor(pos);
-  return s[lo] + (s[Math.min(lo + 1, s.length - 1)] - s[lo]) * (pos - lo);
-}
-const summary = (xs) => ({ n: xs.length, median: quantile(xs, 0.5), p95: quantile(xs, 0.95), min: Math.min(...xs), max: Math.max(...xs) });
 const readJson = (f) => JSON.parse(readFileSync(f, 'utf8'));
 const events = (root, runId) => readFileSync(join(root, 'runs', runId, 'events.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
 

@@ -33,6 +33,7 @@ import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { summary } from './stats.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const STAMP = join(ROOT, 'bench', 'engine', 'stamp-trainer.mjs');
@@ -70,14 +71,6 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const GOOD = (i) => `{"messages":[{"role":"user","content":"Hello ${i}"},{"role":"assistant","content":"Hi there, ${i}!"}]}\n`;
 const load = () => loadavg().map((x) => Number(x.toFixed(2)));
 
-function quantile(xs, q) {
-  const s = [...xs].sort((a, b) => a - b);
-  if (!s.length) return null;
-  const pos = (s.length - 1) * q;
-  const lo = Math.floor(pos);
-  return s[lo] + (s[Math.min(lo + 1, s.length - 1)] - s[lo]) * (pos - lo);
-}
-const summary = (xs) => ({ n: xs.length, median: quantile(xs, 0.5), p95: quantile(xs, 0.95), min: xs.length ? Math.min(...xs) : null, max: xs.length ? Math.max(...xs) : null });
 const r1 = (x) => (x === null || x === undefined ? null : Math.round(x * 10) / 10);
 
 // ---- workspace and daemon -------------------------------------------------------------------

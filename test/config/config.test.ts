@@ -1,22 +1,13 @@
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, mkdtempSync, writeFileSync, utimesSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, mkdirSync, writeFileSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { checkConfigText, type ConfigDiagnostic } from '../../server/src/config/diagnostics';
 import { ConfigStore } from '../../server/src/config/load';
 import { configJsonSchema } from '../../server/src/config/schema';
+import { configWorkspace } from './workspace';
 
-function ws(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'lq-config-'));
-  mkdirSync(join(dir, 'model'));
-  writeFileSync(join(dir, 'model', 'config.json'), '{}');
-  writeFileSync(join(dir, 'model', 'tokenizer.json'), '{}');
-  mkdirSync(join(dir, 'bin'));
-  writeFileSync(join(dir, 'bin', 'train'), '#!/bin/sh\n');
-  chmodSync(join(dir, 'bin', 'train'), 0o755);
-  return dir;
-}
+const ws = (): string => configWorkspace('lq-config-');
 
 const base = { baseModel: 'model', trainer: { command: ['bin/train'] } };
 

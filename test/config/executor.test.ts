@@ -1,21 +1,11 @@
 /** The `executor` key: its schema and the diagnostics beyond it (server/src/config/executor.ts). No Slurm needed. */
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { checkConfigText, type ConfigDiagnostic } from '../../server/src/config/diagnostics';
+import { configWorkspace } from './workspace';
 
-function ws(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'lq-executor-'));
-  mkdirSync(join(dir, 'model'));
-  writeFileSync(join(dir, 'model', 'config.json'), '{}');
-  writeFileSync(join(dir, 'model', 'tokenizer.json'), '{}');
-  mkdirSync(join(dir, 'bin'));
-  writeFileSync(join(dir, 'bin', 'train'), '#!/bin/sh\n');
-  chmodSync(join(dir, 'bin', 'train'), 0o755);
-  return dir;
-}
+const ws = (): string => configWorkspace('lq-executor-');
 
 const dir = ws();
 function check(executor: unknown): { text: string; ds: ConfigDiagnostic[]; ok: boolean; config: ReturnType<typeof checkConfigText>['config'] } {

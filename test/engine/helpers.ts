@@ -7,6 +7,13 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 export const REPO = resolve(__dirname, '..', '..', '..');
+/** The reference trainer's Python and the tiny model the tests build locally (scripts/setup-python.sh, make_tiny_model.py). */
+export const PYTHON = join(REPO, '.venv', 'bin', 'python');
+export const MODEL = join(REPO, '.cache', 'tiny-model');
+/** Why the real trainer cannot run here, or false. */
+export const realTrainerMissing: string | false = !existsSync(PYTHON) ? 'no .venv: run bash scripts/setup-python.sh'
+  : !existsSync(join(MODEL, 'model.safetensors')) ? 'no tiny model: run .venv/bin/python scripts/make_tiny_model.py .cache/tiny-model'
+  : false;
 export const LAUNCHER = join(__dirname, 'launcher.js');
 export const DOUBLE = join(REPO, 'test', 'engine', 'fixtures', 'trainer-double.mjs');
 

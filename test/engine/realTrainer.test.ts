@@ -6,18 +6,14 @@
  * Skipped, with the reason, where .venv or the tiny model is missing (bash scripts/test.sh makes both).
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { checkAdapter } from '../../server/src/engine/adapterCheck';
 import { verifyCheckpoint } from '../../server/src/engine/checkpoints';
-import { assertInventory, cleanup, datasets, drop, events, lastStep, lq, readJson, REPO, removeTempDirs, runDirs, sha, startDaemon, state, tempDir, waitFor, type Workspace } from './helpers';
+import { assertInventory, cleanup, datasets, drop, events, lastStep, lq, readJson, removeTempDirs, runDirs, sha, startDaemon, state, tempDir, waitFor, type Workspace, MODEL, PYTHON, realTrainerMissing } from './helpers';
 
-const PYTHON = join(REPO, '.venv', 'bin', 'python');
-const MODEL = join(REPO, '.cache', 'tiny-model');
-const missing = !existsSync(PYTHON) ? 'no .venv: run bash scripts/setup-python.sh'
-  : !existsSync(join(MODEL, 'model.safetensors')) ? 'no tiny model: run .venv/bin/python scripts/make_tiny_model.py .cache/tiny-model'
-  : false;
+const missing = realTrainerMissing;
 after(removeTempDirs);
 
 function workspace(command: string[] = [PYTHON, '-m', 'lora_queue_trainer'], env: Record<string, string> = {}, epochs = 2): Workspace {

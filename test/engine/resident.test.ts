@@ -8,18 +8,14 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { checkAdapter } from '../../server/src/engine/adapterCheck';
 import { readResidentRecord, residentProcesses } from '../../server/src/engine/resident';
-import { alive, cleanup, datasets, drop, events, lastStep, lq, readJson, REPO, removeTempDirs, runDirs, startDaemon, state, tempDir, waitFor, type Daemon, type Workspace } from './helpers';
+import { alive, cleanup, datasets, drop, events, lastStep, lq, readJson, removeTempDirs, runDirs, startDaemon, state, tempDir, waitFor, type Daemon, type Workspace, MODEL, PYTHON, realTrainerMissing } from './helpers';
 
-const PYTHON = join(REPO, '.venv', 'bin', 'python');
-const MODEL = join(REPO, '.cache', 'tiny-model');
-const missing = !existsSync(PYTHON) ? 'no .venv: run bash scripts/setup-python.sh'
-  : !existsSync(join(MODEL, 'model.safetensors')) ? 'no tiny model: run .venv/bin/python scripts/make_tiny_model.py .cache/tiny-model'
-  : false;
+const missing = realTrainerMissing;
 after(removeTempDirs);
 
 interface Opts { command?: string[]; model?: string; maxAttempts?: number; maxJobs?: number; hangTimeoutSeconds?: number }

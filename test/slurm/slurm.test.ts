@@ -12,15 +12,13 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { assertInventory, cleanup, datasets, drop, events, GOOD, lastStep, lq, readJson, REPO, removeTempDirs, runDirs, startDaemon, state, tempDir, waitFor, makeWorkspace, type Daemon, type Workspace } from '../engine/helpers';
+import { assertInventory, cleanup, datasets, drop, events, GOOD, lastStep, lq, readJson, removeTempDirs, runDirs, startDaemon, state, tempDir, waitFor, makeWorkspace, MODEL, PYTHON, type Daemon, type Workspace } from '../engine/helpers';
 import { startCluster, whyNoCluster, type Cluster } from './cluster';
 
 const ENABLED = process.env['LQ_SLURM'] === '1';
 const CI = process.env['CI'] === 'true';
 const why = whyNoCluster();
 const skip = !ENABLED ? 'the Slurm suite runs with LQ_SLURM=1 (scripts/test.sh runs it as its own step)' : why && !CI ? `no Slurm here: ${why}` : false;
-const PYTHON = join(REPO, '.venv', 'bin', 'python');
-const MODEL = join(REPO, '.cache', 'tiny-model');
 
 let cluster: Cluster | undefined;
 
