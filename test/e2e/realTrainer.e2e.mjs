@@ -30,7 +30,8 @@ describe('the real trainer in a real VS Code', { skip: missing }, () => {
       trainer: { command: [PYTHON, '-m', 'lora_queue_trainer'], hangTimeoutSeconds: 300 },
       queue: { maxAttempts: 1, intakeStableSeconds: 0 },
       lora: { rank: 4, alpha: 8, dropout: 0 },
-      training: { epochs: 3, batchSize: 1, gradientAccumulation: 1, learningRate: 0.002, warmupSteps: 0, checkpointEverySteps: 16, bf16: false },
+      // 16 epochs (384 steps): the run must still be training when the chart opens, so that it can be seen to gain points.
+      training: { epochs: 16, batchSize: 1, gradientAccumulation: 1, learningRate: 0.002, warmupSteps: 0, checkpointEverySteps: 16, bf16: false },
       disk: { minFreeGiB: 0.5, resumeFreeGiB: 1, minFreeInodes: 1000 },
     }, null, 2));
     rmSync(OUT, { recursive: true, force: true });
@@ -60,7 +61,7 @@ describe('the real trainer in a real VS Code', { skip: missing }, () => {
       const m = /sums\.jsonl.*?(\d+)\/(\d+)/.exec(t);
       return m && Number(m[1]) > 0 ? { text: t, step: Number(m[1]), total: Number(m[2]) } : undefined;
     }, 'the status bar to show training progress', 180_000, 200);
-    assert.equal(training.total, 72, training.text);
+    assert.equal(training.total, 384, training.text);
     // The loss chart (a click on the status bar) gains points as the real trainer reports steps.
     await status.click();
     await page.locator('.tab', { hasText: 'Loss' }).first().waitFor({ timeout: 30_000 });
@@ -81,7 +82,7 @@ describe('the real trainer in a real VS Code', { skip: missing }, () => {
     assert.equal(runs[0].kind, 'success');
     const events = readFileSync(join(root, 'runs', runs[0].runId, 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     const steps = events.filter((e) => e.type === 'step');
-    assert.equal(steps.at(-1).step, 72);
+    assert.equal(steps.at(-1).step, 384);
     await until(async () => (await points()) === steps.length, `all ${steps.length} steps in the chart`, 30_000);
     assert.ok(steps.at(-1).loss < steps[0].loss, `loss fell: ${steps[0].loss} → ${steps.at(-1).loss}`);
     const current = JSON.parse(readFileSync(join(root, 'current.json'), 'utf8'));
